@@ -1,0 +1,1 @@
+"""Data: sources (files, built-ins), synthetic 2-D sets, preparation, augmentation."""

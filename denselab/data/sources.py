@@ -1,0 +1,297 @@
+"""Where rows come from: files (csv, xlsx, xls, npz), Python objects, built-in sets.
+
+Owns `DataSpec.source`, `sheet`, `header` and `n`: everything up to a pandas
+DataFrame with named columns. Choosing and encoding columns is `prepare.py`'s job.
+
+Example:
+    >>> frame, target = read_table(DataSpec(source="iris"))
+    >>> target, frame.shape
+    ('species', (150, 5))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from denselab.data import synthetic
+from denselab.errors import DataError, suggest
+from denselab.spec import DataSpec
+
+FILES = Path(__file__).parent / "files"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A bundled data set: loader(spec) → frame, its default target, one-line story."""
+
+    load: Callable[[DataSpec], pd.DataFrame]
+    target: str
+    about: str
+
+
+def _rocks(spec):
+    frame = pd.read_csv(FILES / "rocks" / "mamani2010_5class_majors.csv")
+    oxides = ["SiO2", "TiO2", "Al2O3", "Fe2O3", "MnO", "MgO", "CaO", "Na2O", "K2O", "P2O5"]
+    return frame[oxides + ["Rock_type"]]
+
+
+def _workshop_regression(spec):
+    path = FILES / "greght-workshop"
+    parts = [pd.read_csv(path / f"dataRegression_{s}.csv", header=None, names=["x1", "x2", "y"])
+             for s in ("train", "test")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _workshop_iris(spec):
+    path = FILES / "greght-workshop"
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    parts = [pd.read_csv(path / f"iris_{s}.csv", header=None, names=names) for s in ("training", "test")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _lcpb(spec):
+    path = FILES / "lcpb-dnn-2022"
+    x = np.loadtxt(path / "data-for-DNN-1.dat")
+    return pd.DataFrame({
+        "x0": x[:, 0], "x1": x[:, 1],
+        "f1": np.loadtxt(path / "labels-for-DNN-1.dat").astype(int),
+        "f2": np.loadtxt(path / "labels-for-DNN-2.dat").astype(int),
+    })
+
+
+def _sklearn(loader_name: str, target: str):
+    def load(spec):
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, loader_name)(as_frame=True)
+        frame = bunch.frame.rename(columns={"target": target})
+        if hasattr(bunch, "target_names") and loader_name == "load_iris":
+            frame[target] = np.asarray(bunch.target_names)[frame[target].to_numpy()]
+        return frame
+    return load
+
+
+def _generator(name: str):
+    def load(spec):
+        return synthetic.frame(name, n=spec.n, seed=spec.seed)
+    return load
+
+
+BUILTINS: dict[str, Builtin] = {
+    "rocks": Builtin(_rocks, "Rock_type", "Central Andes whole-rock chemistry, 1178 samples x 10 oxides, "
+                     "5 rock types (Mamani et al. 2010, GSA Data Repository Table DR2)"),
+    "iris": Builtin(_sklearn("load_iris", "species"), "species", "Fisher's iris, 150 x 4, 3 species (scikit-learn)"),
+    "workshop-regression": Builtin(_workshop_regression, "y", "2-input nonlinear regression, 150 rows "
+                                   "(Teichert's Keras workshop; rows 0-109 train, 110-149 test)"),
+    "workshop-iris": Builtin(_workshop_iris, "species", "iris as 120 + 30 rows, classes 0/1/2 "
+                             "(Teichert's Keras workshop)"),
+    "lcpb-2d": Builtin(_lcpb, "f1", "4000 points in [-50, 50]^2 with labels f1 (triangle) and f2 (cosine) "
+                       "(LCPB 2021/22 course data)"),
+    "digits": Builtin(_sklearn("load_digits", "digit"), "digit", "8x8 handwritten digits, 1797 x 64, "
+                      "10 classes (scikit-learn; MNIST's offline stand-in)"),
+    "f1": Builtin(_generator("f1"), "label", "points uniform in [-50, 50]^2, label x0>-20 & x1>-40 & x0+x1<40"),
+    "f2": Builtin(_generator("f2"), "label", "points uniform in [-50, 50]^2, label "
+                  "sign(x0+x1)*sign(x0)*cos(|x|/2pi) > 0"),
+    "f3": Builtin(_generator("f3"), "label", "points uniform in [-50, 50]^2, label x1 < 50*exp(-x0^2/50)"),
+}
+
+
+def read_table(spec: DataSpec, data=None) -> tuple[pd.DataFrame, str | int]:
+    """The rows named by `spec.source` (or given as `data`) and the target column.
+
+    data: an optional pandas DataFrame, or a tuple (X, y) of arrays, used instead of
+    reading `spec.source`.
+    """
+    if data is not None:
+        frame, default = _from_python(data)
+    elif spec.source in BUILTINS:
+        builtin = BUILTINS[spec.source]
+        frame, default = builtin.load(spec), builtin.target
+    else:
+        frame, default = _read_file(spec), None
+    target = spec.target if spec.target is not None else default
+    if target is None:
+        raise DataError(
+            f"data.target: not given; name the column to predict, one of: {_columns(frame)}"
+        )
+    if frame.shape[0] == 0:
+        raise DataError(f"data.source: `{spec.source}` has a header but no rows")
+    return frame, target
+
+
+def _from_python(data) -> tuple[pd.DataFrame, str | None]:
+    if isinstance(data, pd.DataFrame):
+        return data, None
+    if isinstance(data, tuple) and len(data) == 2:
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        if x.ndim != 2 or len(x) != len(y):
+            raise DataError(f"data: expected (X, y) with X of shape (rows, features) and len(y) == rows; "
+                            f"got X {x.shape} and y {y.shape}")
+        frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+        frame["y"] = y
+        return frame, "y"
+    raise DataError(f"data: expected a pandas DataFrame or a tuple (X, y), got {type(data).__name__}")
+
+
+def _read_file(spec: DataSpec) -> pd.DataFrame:
+    path = Path(spec.source).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data.source: no file `{spec.source}` and no built-in set of that name"
+            f"{suggest(spec.source, BUILTINS)}; give a csv/xlsx/xls/npz path or one of: {', '.join(BUILTINS)}"
+        )
+    if path.is_dir():
+        raise DataError(f"data.source: `{spec.source}` is a folder; give a csv, xlsx, xls or npz file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"data.source: `{spec.source}` is empty; it needs a header row and data rows")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        grid = _read_workbook(path, raw, spec.sheet)
+    elif suffix == ".npz":
+        return _read_npz(path)
+    else:
+        grid = _read_csv(path, raw)
+    return _with_header(grid, spec.header, spec.source)
+
+
+def _read_workbook(path: Path, raw: bytes, sheet) -> pd.DataFrame:
+    is_zip = raw[:4] == b"PK\x03\x04"
+    is_ole = raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    if not (is_zip or is_ole):
+        raise DataError(f"data.source: `{path.name}` is not an Excel workbook (maybe a csv renamed "
+                        f"{path.suffix}?); save it as real xlsx or rename it to .csv")
+    engine = "openpyxl" if is_zip else "xlrd"
+    try:
+        book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        raise DataError(f"data.source: `{path.name}` cannot be opened as a workbook ({exc})") from None
+    names = book.sheet_names
+    if sheet is None:
+        chosen = names[0]
+    elif isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise DataError(f"data.sheet: index {sheet} is out of range; `{path.name}` has sheets "
+                            f"{', '.join(map(repr, names))} (0-{len(names) - 1})")
+        chosen = names[sheet]
+    elif sheet not in names:
+        raise DataError(f"data.sheet: no sheet `{sheet}` in `{path.name}`{suggest(sheet, names)}; "
+                        f"sheets: {', '.join(names)}")
+    else:
+        chosen = sheet
+    grid = book.parse(chosen, header=None)
+    if grid.dropna(how="all").empty:
+        raise DataError(f"data.sheet: sheet `{chosen}` of `{path.name}` is empty")
+    return grid
+
+
+def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
+    if b"\x00" in raw[:4096]:
+        raise DataError(f"data.source: `{path.name}` looks binary, not a csv; export it as csv, xlsx or npz")
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    sample = text[:65536]
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t| ").delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        grid = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, skipinitialspace=True,
+                           engine="python" if delimiter == " " else "c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise DataError(f"data.source: `{path.name}` is not a regular table ({first}); "
+                        "every row needs the same number of fields") from None
+    return grid
+
+
+def _read_npz(path: Path) -> pd.DataFrame:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile):
+        raise DataError(f"data.source: `{path.name}` is not a readable npz archive") from None
+    keys = {k.lower(): k for k in arrays.files}
+    if "x" not in keys or "y" not in keys:
+        raise DataError(f"data.source: `{path.name}` must hold arrays `x` and `y`; it has {', '.join(arrays.files)}")
+    x, y = arrays[keys["x"]], arrays[keys["y"]]
+    return _from_python((x.reshape(len(x), -1), y))[0]
+
+
+def _with_header(grid: pd.DataFrame, header, source) -> pd.DataFrame:
+    grid = grid.dropna(how="all").dropna(axis=1, how="all").reset_index(drop=True)
+    if header == "auto":
+        header = _find_header(grid)
+    elif header == "none":
+        header = None
+    if header is None:
+        grid.columns = list(range(grid.shape[1]))
+        return grid
+    if header >= len(grid):
+        raise DataError(f"data.header: row {header} is past the end of `{source}` ({len(grid)} rows)")
+    names = [str(v).strip() if not pd.isna(v) else f"column_{i}" for i, v in enumerate(grid.iloc[header])]
+    seen = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"data.source: column `{name}` appears twice in `{source}` (columns "
+                            f"{seen[name] + 1} and {i + 1}); rename one of them")
+        seen[name] = i
+    body = grid.iloc[header + 1:].reset_index(drop=True)
+    body.columns = names
+    return body.apply(_numeric_if_possible)
+
+
+def _find_header(grid: pd.DataFrame) -> int | None:
+    """The first row that looks like column names above rows of data, else None.
+
+    A header row has text in most columns and no numbers, and the row below it has
+    at least one number (so a title row above the header is skipped).
+    """
+    width = grid.shape[1]
+    for i in range(min(len(grid) - 1, 20)):
+        row = grid.iloc[i]
+        cells = [v for v in row if not pd.isna(v)]
+        if len(cells) < max(1, width // 2) or any(_is_number(v) for v in cells):
+            continue
+        below = grid.iloc[i + 1]
+        if any(_is_number(v) for v in below if not pd.isna(v)):
+            return i
+    return None
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return True
+    try:
+        float(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def _numeric_if_possible(column: pd.Series) -> pd.Series:
+    converted = pd.to_numeric(column, errors="coerce")
+    if converted.notna().sum() == column.notna().sum():
+        return converted
+    return column
+
+
+def _columns(frame: pd.DataFrame) -> str:
+    names = [str(c) for c in frame.columns]
+    return ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(name, default target, description) of every built-in set, for `denselab datasets`."""
+    return [(name, b.target, b.about) for name, b in BUILTINS.items()]

@@ -1,0 +1,1 @@
+"""Models: name registries (activations, losses, optimizers, initializers) and spec → keras.Model."""

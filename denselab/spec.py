@@ -1,0 +1,489 @@
+"""Experiment specs: frozen dataclasses, their validation, and YAML round trips.
+
+A spec says *what* to run; every other module reads it and none writes it.
+Owners: `DataSpec` is read by `denselab.data`, `ModelSpec` by `denselab.models`,
+`TrainSpec` by `denselab.train` (both engines), `EvalSpec` by
+`denselab.train.evaluate`. Registries of names (activations, optimizers, losses,
+initializers) are checked here through their resolvers, so a typo fails before
+any data is read.
+
+Example:
+    >>> from denselab.spec import Experiment
+    >>> exp = Experiment.from_dict({"data": {"source": "iris", "target": "species"}})
+    >>> exp.train.optimizer
+    'adam'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from denselab.errors import SpecError, suggest, unknown
+
+LAYER_TYPES = (
+    "dense", "dropout", "batchnorm", "conv2d", "maxpool2d", "flatten",
+    "embedding", "simplernn", "lstm", "gru",
+)
+LAYER_ALIASES = {
+    "batchnormalization": "batchnorm", "batch_normalization": "batchnorm",
+    "maxpooling2d": "maxpool2d", "max_pooling2d": "maxpool2d",
+    "rnn": "simplernn", "simple_rnn": "simplernn",
+}
+TASKS = ("auto", "classification", "regression")
+MISSING = ("error", "drop", "mean")
+SCALINGS = ("standard", "minmax", "none")
+ENGINES = ("auto", "fleet", "fit")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the rows come from and how they become arrays.
+
+    Args:
+        source: a csv/xlsx/xls/npz path or a built-in name (`denselab datasets`).
+        target: the column to predict (name, or index for header-less files).
+        features: columns to use (default: all but target and `drop`).
+        drop: columns to ignore, e.g. an id column.
+        categorical: numeric columns to one-hot encode as categories.
+        missing: `error` (default), `drop` rows, or fill with the training `mean`.
+        scaling: `standard` (default), `minmax` or `none`; fitted on training rows only.
+        test_size: fraction held out as the test set, never seen by CV (default 0.2).
+        sheet: xlsx/xls sheet name or index (default the first).
+        header: header row index, `none` for header-less files, `auto` to find it.
+        n: number of points for the generators f1, f2, f3 (default 4000).
+        seed: the generators' seed (default 0).
+        task: `auto` (default: strings or few integer values → classification).
+    """
+
+    source: str
+    target: Union[str, int, None] = None
+    features: Union[tuple, None] = None
+    drop: tuple = ()
+    categorical: tuple = ()
+    missing: str = "error"
+    scaling: str = "standard"
+    test_size: float = 0.2
+    sheet: Union[str, int, None] = None
+    header: Union[int, str, None] = "auto"
+    n: int = 4000
+    seed: int = 0
+    task: str = "auto"
+
+    def __post_init__(self):
+        _choice("data.missing", self.missing, MISSING)
+        _choice("data.scaling", self.scaling, SCALINGS)
+        _choice("data.task", self.task, TASKS)
+        if not 0.0 <= self.test_size < 1.0:
+            raise SpecError(
+                f"data.test_size: got {self.test_size}; expected a fraction in [0, 1), e.g. 0.2"
+            )
+        if self.n < 10:
+            raise SpecError(f"data.n: got {self.n}; expected at least 10 points")
+        if isinstance(self.header, str) and self.header not in ("auto", "none"):
+            raise SpecError(
+                f"data.header: got `{self.header}`; expected a row index, `auto` or `none`"
+            )
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One hidden layer. `type` defaults to `dense`; `dropout` adds a Dropout after it.
+
+    Args:
+        type: dense, dropout, batchnorm, conv2d, maxpool2d, flatten, embedding,
+            simplernn, lstm, gru.
+        units: neurons (dense) or state size (recurrent layers).
+        activation: any name `denselab.models.activations.get` resolves (default relu).
+        dropout: rate of a Dropout layer placed after this one (default 0).
+        kernel_initializer: overrides `model.kernel_initializer` for this layer.
+        l1, l2: weight penalties on this layer's kernel (default 0).
+        rate: the rate of a `dropout` layer.
+        filters, kernel_size, pool_size: convolution and pooling shapes.
+        input_dim, output_dim: vocabulary and vector size of an `embedding` layer.
+        return_sequences: recurrent layers feeding another recurrent layer.
+    """
+
+    type: str = "dense"
+    units: Union[int, None] = None
+    activation: Union[str, None] = None
+    dropout: float = 0.0
+    kernel_initializer: Union[str, None] = None
+    l1: float = 0.0
+    l2: float = 0.0
+    rate: Union[float, None] = None
+    filters: Union[int, None] = None
+    kernel_size: Union[int, tuple, None] = None
+    pool_size: Union[int, tuple, None] = None
+    input_dim: Union[int, None] = None
+    output_dim: Union[int, None] = None
+    return_sequences: bool = False
+
+    def __post_init__(self):
+        kind = LAYER_ALIASES.get(str(self.type).lower(), str(self.type).lower())
+        if kind not in LAYER_TYPES:
+            raise unknown("model.hidden[].type", self.type, LAYER_TYPES)
+        object.__setattr__(self, "type", kind)
+        needs = {
+            "dense": ("units",), "simplernn": ("units",), "lstm": ("units",),
+            "gru": ("units",), "conv2d": ("filters", "kernel_size"),
+            "embedding": ("input_dim", "output_dim"), "dropout": ("rate",),
+        }.get(kind, ())
+        for name in needs:
+            if getattr(self, name) is None:
+                raise SpecError(f"model.hidden[].{name}: a `{kind}` layer needs `{name}`")
+        for name in ("units", "filters", "input_dim", "output_dim"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise SpecError(f"model.hidden[].{name}: got {value}; expected a positive integer")
+        for name in ("dropout", "rate"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise SpecError(f"model.hidden[].{name}: got {value}; expected a rate in [0, 1)")
+        for name in ("l1", "l2"):
+            if getattr(self, name) < 0:
+                raise SpecError(f"model.hidden[].{name}: got {getattr(self, name)}; expected >= 0")
+        if self.activation is not None:
+            from denselab.models import activations
+
+            activations.get(self.activation)  # raises with a suggestion
+        if self.kernel_initializer is not None:
+            from denselab.models import initializers
+
+            initializers.get(self.kernel_initializer)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The network between inputs and the output layer.
+
+    Args:
+        hidden: the hidden layers, in order (default one Dense 20 relu).
+        output_activation: default inferred from the task (softmax, sigmoid, linear).
+        kernel_initializer: default initializer of every layer (glorot_uniform).
+        input_shape: reshape each row's features, e.g. [8, 8, 1] for digits images.
+    """
+
+    hidden: tuple = (LayerSpec(units=20, activation="relu"),)
+    output_activation: Union[str, None] = None
+    kernel_initializer: str = "glorot_uniform"
+    input_shape: Union[tuple, None] = None
+
+    def __post_init__(self):
+        from denselab.models import activations, initializers
+
+        if self.output_activation is not None:
+            activations.get(self.output_activation)
+        initializers.get(self.kernel_initializer)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How each network is trained (both engines read exactly these fields).
+
+    Args:
+        optimizer: sgd, adam, adadelta, adagrad, rmsprop, nadam (default adam).
+        learning_rate: default 0.001.
+        momentum, nesterov: SGD only.
+        epochs: passes over the training rows (default 100).
+        batch_size: rows per gradient step (default 32).
+        loss: default inferred from the task (categorical/binary cross-entropy, mse).
+        patience: early stopping after this many epochs without a lower validation
+            loss; the best weights are kept (default off).
+        validation_split: fraction of training rows held out for curves and early
+            stopping (default 0: curves use the held-out fold or test rows, and
+            0.1 is used when `patience` is set, so stopping never sees scored rows).
+        noise_sigma, noise_fraction: gaussian-noise augmentation: add
+            `noise_fraction` × training rows as copies shifted by N(0, sigma²),
+            in data units, before scaling (default off).
+    """
+
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    momentum: float = 0.0
+    nesterov: bool = False
+    epochs: int = 100
+    batch_size: int = 32
+    loss: Union[str, None] = None
+    patience: Union[int, None] = None
+    validation_split: float = 0.0
+    noise_sigma: float = 0.0
+    noise_fraction: float = 0.0
+
+    def __post_init__(self):
+        from denselab.models import losses, optimizers
+
+        optimizers.check(self.optimizer)
+        if self.loss is not None:
+            losses.get(self.loss)
+        if self.epochs < 1:
+            raise SpecError(f"train.epochs: got {self.epochs}; expected a positive integer, e.g. 100")
+        if self.batch_size < 1:
+            raise SpecError(f"train.batch_size: got {self.batch_size}; expected a positive integer")
+        if not self.learning_rate > 0:
+            raise SpecError(f"train.learning_rate: got {self.learning_rate}; expected > 0, e.g. 0.001")
+        if self.patience is not None and self.patience < 1:
+            raise SpecError(f"train.patience: got {self.patience}; expected a positive integer or none")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise SpecError(
+                f"train.validation_split: got {self.validation_split}; expected a fraction in [0, 1)"
+            )
+        if self.noise_sigma < 0 or self.noise_fraction < 0:
+            raise SpecError("train.noise_sigma / train.noise_fraction: expected values >= 0")
+        if self.momentum < 0:
+            raise SpecError(f"train.momentum: got {self.momentum}; expected >= 0")
+
+    @property
+    def effective_validation_split(self) -> float:
+        """The validation fraction actually held out of the training rows."""
+        if self.validation_split == 0.0 and self.patience is not None:
+            return 0.1
+        return self.validation_split
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How a configuration is scored.
+
+    Args:
+        folds: k of the (stratified) k-fold cross-validation on training rows (10).
+        seeds: repetitions with different initialisation and shuffling seeds (1).
+        stratified: keep class proportions in every fold (classification only).
+        engine: `fleet` (all folds and seeds in one compiled program), `fit`
+            (Keras `model.fit`, the reference), or `auto` (fleet where it applies).
+    """
+
+    folds: int = 10
+    seeds: int = 1
+    stratified: bool = True
+    engine: str = "auto"
+
+    def __post_init__(self):
+        _choice("evaluate.engine", self.engine, ENGINES)
+        if self.folds < 2:
+            raise SpecError(f"evaluate.folds: got {self.folds}; expected at least 2, e.g. 10")
+        if self.seeds < 1:
+            raise SpecError(f"evaluate.seeds: got {self.seeds}; expected a positive integer")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole run: data, model, training, evaluation, new samples to predict.
+
+    Args:
+        data: required; `data.source` names the rows and `data.target` the column.
+        name: used for the output folder and the search study (default `experiment`).
+        seed: the root of every random number of the run (default 0).
+        predict: optional new rows (raw feature values, in feature order).
+    """
+
+    data: DataSpec
+    name: str = "experiment"
+    seed: int = 0
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    evaluate: EvalSpec = field(default_factory=EvalSpec)
+    predict: Union[tuple, None] = None
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Experiment":
+        """Build and validate an Experiment from plain data (parsed YAML)."""
+        if not isinstance(raw, dict):
+            raise SpecError(f"spec: expected a mapping of sections (data, model, train…), got {type(raw).__name__}")
+        if "data" not in raw:
+            raise SpecError("data: missing section; add `data: {source: FILE_OR_NAME, target: COLUMN}`")
+        return _build(cls, raw, "")
+
+    def to_dict(self) -> dict:
+        """Plain data that `from_dict` reads back to an equal Experiment."""
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def replace(self, **changes) -> "Experiment":
+        return dataclasses.replace(self, **changes)
+
+
+def load(path_or_name: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Read a YAML spec file, or a bundled example by name, then apply `--set` overrides.
+
+    Example:
+        >>> load("iris", ["train.epochs=5"]).train.epochs
+        5
+    """
+    raw = read_yaml(path_or_name)
+    for item in overrides or []:
+        apply_override(raw, item)
+    return Experiment.from_dict(raw)
+
+
+def read_yaml(path_or_name: str | Path) -> dict:
+    """The raw mapping of a spec file or of a bundled example."""
+    path = Path(path_or_name)
+    if not path.exists():
+        bundled = Path(__file__).parent / "examples" / f"{path_or_name}.yaml"
+        if not bundled.exists():
+            names = example_names()
+            raise SpecError(
+                f"spec: `{path_or_name}` is neither a file nor a bundled example"
+                f"{suggest(str(path_or_name), names)}; examples: {', '.join(names)}"
+            )
+        path = bundled
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"spec {path}: invalid YAML{where}; check indentation and colons") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"spec {path}: not a text file; expected a YAML spec") from None
+    if raw is None:
+        raise SpecError(f"spec {path}: the file is empty; it needs at least `data: {{source: …, target: …}}`")
+    if not isinstance(raw, dict):
+        raise SpecError(f"spec {path}: expected a mapping of sections (data, model, train…)")
+    return raw
+
+
+def example_names() -> list[str]:
+    return sorted(p.stem for p in (Path(__file__).parent / "examples").glob("*.yaml"))
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Apply one `a.b[0].c=value` override (value parsed as YAML) to a raw spec."""
+    if "=" not in item:
+        raise SpecError(f"--set {item}: expected KEY=VALUE, e.g. train.epochs=5")
+    key, _, text = item.partition("=")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise SpecError(f"--set {item}: the value `{text}` is not valid YAML") from None
+    parts = _path_parts(key.strip())
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt = {} if isinstance(parts[i + 1], str) else []
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise SpecError(f"--set {key}: index [{part}] is out of range")
+            node = node[part]
+        else:
+            node = node.setdefault(part, nxt)
+    last = parts[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise SpecError(f"--set {key}: index [{last}] is out of range")
+    node[last] = value
+
+
+def _path_parts(key: str) -> list:
+    parts: list = []
+    for piece in key.split("."):
+        name, *indices = piece.split("[")
+        if name:
+            parts.append(name)
+        for idx in indices:
+            try:
+                parts.append(int(idx.rstrip("]")))
+            except ValueError:
+                raise SpecError(f"--set {key}: `[{idx}` is not an integer index") from None
+    return parts
+
+
+# --- generic dict → dataclass builder with typed, named errors ---------------
+
+def _build(cls, raw: dict, prefix: str):
+    if not isinstance(raw, dict):
+        name = prefix.rstrip(".") or "spec"
+        raise SpecError(f"{name}: expected a mapping of fields, got `{raw}`")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            raise SpecError(f"{where}: unknown field{suggest(str(key), names)}; fields here: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], where)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        missing = [f.name for f in fields(cls) if f.name not in kwargs
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        raise SpecError(f"{prefix}{missing[0] if missing else ''}: required field is missing") from exc
+
+
+def _coerce(value, hint, where: str):
+    if hint in (DataSpec, ModelSpec, TrainSpec, EvalSpec):
+        return _build(hint, value if value is not None else {}, f"{where}.")
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except SpecError as exc:
+                errors.append(str(exc))
+        raise SpecError(errors[0] if errors else f"{where}: got `{value}`")
+    if hint is tuple:
+        if where == "model.hidden":
+            if not isinstance(value, (list, tuple)):
+                raise SpecError(f"model.hidden: expected a list of layers, e.g. [{{units: 20, activation: relu}}]")
+            return tuple(_build(LayerSpec, layer, f"model.hidden[{i}].") for i, layer in enumerate(value))
+        if isinstance(value, (str, int, float)):
+            return (value,)
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(f"{where}: expected a list, got `{value}`")
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise SpecError(f"{where}: expected true or false, got `{value}`")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise SpecError(f"{where}: expected an integer, got `{value}`")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise SpecError(f"{where}: expected a number, got `{value}`")
+        return float(value)
+    if hint is str:
+        if isinstance(value, (str, Path)):
+            return str(value)
+        raise SpecError(f"{where}: expected a name, got `{value}`")
+    return value
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _choice(field_name: str, value, valid) -> None:
+    if value not in valid:
+        raise unknown(field_name, value, valid)
+
+
+__all__ = [
+    "DataSpec", "LayerSpec", "ModelSpec", "TrainSpec", "EvalSpec", "Experiment",
+    "load", "read_yaml", "apply_override", "example_names",
+]

@@ -1,0 +1,1 @@
+"""Training engines (fleet, fit) and evaluation (cross-validation, holdout)."""
