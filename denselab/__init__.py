@@ -19,9 +19,15 @@ from denselab.spec import (  # noqa: E402
     DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec, load,
 )
 
+from denselab.workflow import RunResult, run  # noqa: E402
+from denselab.train.evaluate import cross_validate  # noqa: E402
+from denselab.data.prepare import load_dataset  # noqa: E402
+from denselab.trained import TrainedModel, load as load_model  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
     "DataError", "DenselabError", "SpecError", "DataSpec", "EvalSpec", "Experiment",
-    "LayerSpec", "ModelSpec", "TrainSpec", "load", "__version__",
+    "LayerSpec", "ModelSpec", "TrainSpec", "load", "run", "RunResult", "cross_validate",
+    "load_dataset", "TrainedModel", "load_model", "__version__",
 ]

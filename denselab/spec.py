@@ -279,12 +279,14 @@ class Experiment:
     Args:
         data: required; `data.source` names the rows and `data.target` the column.
         name: used for the output folder and the search study (default `experiment`).
+        description: one line shown in reports and `denselab examples`.
         seed: the root of every random number of the run (default 0).
         predict: optional new rows (raw feature values, in feature order).
     """
 
     data: DataSpec
     name: str = "experiment"
+    description: str = ""
     seed: int = 0
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)

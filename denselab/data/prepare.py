@@ -114,15 +114,15 @@ def from_frame(frame: pd.DataFrame, target, spec: DataSpec, seed: int) -> Datase
         raise DataError("data.features: no feature columns left; check `data.drop` and `data.features`")
     categorical = [_column(c, columns, "data.categorical") for c in spec.categorical]
     frame = frame[features + [target]]
+    for name in features:
+        if name not in categorical and not pd.api.types.is_numeric_dtype(frame[name]):
+            _reject_id_column(name, frame[name])
+            categorical.append(name)
     frame, dropped_rows = _handle_missing(frame, features, target, spec.missing)
     task = _task(frame[target], spec.task)
-    for name in features:
-        column = frame[name]
-        if name in categorical or not pd.api.types.is_numeric_dtype(column):
-            if name not in categorical:
-                _reject_id_column(name, column)
-                categorical.append(name)
-            frame[name] = column.astype(str).where(column.notna(), None)
+    for name in categorical:
+        if name in features:
+            frame[name] = frame[name].astype(str).where(frame[name].notna(), None)
     categories = {c: sorted(frame[c].dropna().unique().tolist()) for c in categorical if c in features}
     y, classes = _encode_target(frame[target], task, target)
     x = _encode(frame[features], categories, "data")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,7 +172,9 @@ def _read_workbook(path: Path, raw: bytes, sheet) -> pd.DataFrame:
                         f"{path.suffix}?); save it as real xlsx or rename it to .csv")
     engine = "openpyxl" if is_zip else "xlrd"
     try:
-        book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas marks xlrd deprecated; it still reads legacy .xls
+            book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
     except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
         raise DataError(f"data.source: `{path.name}` cannot be opened as a workbook ({exc})") from None
     names = book.sheet_names
@@ -187,7 +190,9 @@ def _read_workbook(path: Path, raw: bytes, sheet) -> pd.DataFrame:
                         f"sheets: {', '.join(names)}")
     else:
         chosen = sheet
-    grid = book.parse(chosen, header=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = pd.read_excel(book, sheet_name=chosen, header=None)
     if grid.dropna(how="all").empty:
         raise DataError(f"data.sheet: sheet `{chosen}` of `{path.name}` is empty")
     return grid

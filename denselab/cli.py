@@ -1,0 +1,107 @@
+"""`denselab` command line: parse → one API call → print. No logic lives here.
+
+Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    from denselab.errors import DenselabError
+
+    try:
+        return args.func(args) or 0
+    except DenselabError as exc:
+        print(f"denselab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("denselab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="denselab", description="Test deep neural networks on real data.")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="cross-validate, test and report one spec")
+    run.add_argument("spec", help="a YAML spec file or a bundled example name (see `denselab examples`)")
+    run.add_argument("--out", help="report folder (default runs/<name>-<timestamp>/)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a spec field, e.g. --set train.epochs=5 (repeatable)")
+    run.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
+    datasets = sub.add_parser("datasets", help="list the built-in data sets")
+    datasets.set_defaults(func=_datasets)
+
+    examples = sub.add_parser("examples", help="list the bundled example specs")
+    examples.set_defaults(func=_examples)
+    return parser
+
+
+def _run(args) -> int:
+    import denselab.workflow as api
+
+    with _progress(args.quiet) as progress:
+        result = api.run(args.spec, out=args.out, overrides=args.set, engine=args.engine, progress=progress)
+    r = result.results
+    cv = r["cv"]
+    print(f"{result.experiment.name}: {cv['folds'] and len(cv['folds'])} CV members ({cv['engine']}), "
+          f"{cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f} (95% CI {cv['ci95'][0]:.4f}–{cv['ci95'][1]:.4f}); "
+          f"test {cv['metric']} {r['test'][cv['metric']]:.4f} on {r['test']['n']} rows")
+    if r["predictions"]:
+        for row, label in zip(r["predictions"]["rows"], r["predictions"]["predicted"]):
+            print(f"  predict {row} → {label}")
+    for note in cv["notes"]:
+        print(f"  note: {note}")
+    print(f"report: {result.out / 'report.html'}")
+    return 0
+
+
+def _datasets(args) -> int:
+    from denselab.data.sources import describe
+
+    for name, target, about in describe():
+        print(f"{name:20s} target={target:10s} {about}")
+    return 0
+
+
+def _examples(args) -> int:
+    from denselab.spec import example_names, read_yaml
+
+    for name in example_names():
+        print(f"{name:24s} {read_yaml(name).get('description', '')}")
+    return 0
+
+
+@contextmanager
+def _progress(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        tasks = {}
+
+        def update(done, total, phase):
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

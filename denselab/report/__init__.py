@@ -1,0 +1,17 @@
+"""Reports: pure functions from results to figures and tables, and one HTML page per study.
+
+- `plots`: matplotlib/seaborn figures (learning curves, confusion matrix, pair plot,
+  correlation, decision boundary, 3-D surface, score bars); each returns a `Figure`.
+- `tables`: pandas frames of every number shown.
+- `diagnosis.diagnose`: under/overfitting in plain words.
+- `html.write_report`: one self-contained `report.html` + `results.json` + CSVs, atomically.
+
+Example:
+    >>> from denselab.report import Section, write_report, plots, tables  # doctest: +SKIP
+"""
+
+from denselab.report import diagnosis, plots, tables
+from denselab.report.diagnosis import diagnose
+from denselab.report.html import Section, to_json, write_report
+
+__all__ = ["Section", "diagnose", "diagnosis", "plots", "tables", "to_json", "write_report"]

@@ -1,0 +1,292 @@
+"""Figures of a report: pure functions from numbers to a matplotlib `Figure`.
+
+Every function here returns a figure and never shows it; `html.write_report`
+renders and closes it. Figures are built on `matplotlib.figure.Figure` directly
+(no pyplot state), except `pairplot`, which seaborn builds through pyplot; for
+that the Agg backend is chosen here when nobody chose a backend before.
+
+Example:
+    >>> fig = curves([{"loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+    ...                "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}], "accuracy")
+    >>> type(fig).__name__
+    'Figure'
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import matplotlib
+
+if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg")  # headless: reports are files, never windows
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+MAX_PAIR_FEATURES = 12  # a 12 × 12 grid is the most a page can show legibly
+CORNER_FEATURES = 6  # past this, the mirrored upper triangle only costs space and time
+PAIR_SAMPLE_ROWS = 600  # enough to see the clouds; keeps a 12 × 12 grid under a few seconds
+GRID_STEPS = 200  # decision-boundary resolution per axis
+SURFACE_STEPS = 40  # 3-D surface resolution per axis
+_METRIC_NAMES = {"accuracy": "accuracy", "mse": "mean squared error", "loss": "loss"}
+
+
+def _palette(k: int) -> list:
+    """k distinct colours (tab10, then tab20)."""
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(k)]
+
+
+def _stack(histories: list[dict], key: str) -> np.ndarray | None:
+    """Members × epochs array of `key`, shorter runs padded with NaN; None if no member has it."""
+    rows = [np.asarray(h[key], dtype=float) for h in histories if key in h and len(h[key])]
+    if not rows:
+        return None
+    out = np.full((len(rows), max(len(r) for r in rows)), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def _band(ax, values: np.ndarray, label: str, color) -> None:
+    """Mean line with a shaded min–max band over members (NaN-aware)."""
+    epochs = np.arange(1, values.shape[1] + 1)
+    with warnings.catch_warnings():  # an epoch where every run diverged (all NaN) stays a gap
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, lo, hi = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+    n = len(values)
+    ax.plot(epochs, mean, color=color, lw=2, label=f"{label} (mean of {n})" if n > 1 else label)
+    if n > 1:
+        ax.fill_between(epochs, lo, hi, color=color, alpha=0.15, lw=0)
+
+
+def curves(histories: list[dict], metric: str, val_label: str = "validation") -> Figure:
+    """Learning curves: loss and `metric` per epoch, training and validation.
+
+    Each line is the mean over members (folds × seeds); the band spans their min–max.
+    Members stopped early simply end sooner (padded with NaN).
+    """
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, key in zip(axes, ["loss", metric]):
+        for prefix, label, color in [("", "training", "tab:blue"), ("val_", val_label, "tab:orange")]:
+            values = _stack(histories, prefix + key)
+            if values is not None:
+                _band(ax, values, label, color)
+        name = _METRIC_NAMES.get(key, key)
+        ax.set(title=f"{name.capitalize()} per epoch", xlabel="epoch", ylabel=name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax.has_data():
+            ax.legend()
+    n = len(histories)
+    fig.suptitle(f"Learning curves ({n} run{'s' if n != 1 else ''}; band = min–max over runs)")
+    return fig
+
+
+def confusion(y_true: list, y_pred: list, classes: list) -> Figure:
+    """Confusion matrix: counts written in each cell, colour = share of the true class (row)."""
+    from sklearn.metrics import confusion_matrix
+
+    classes = [str(c) for c in classes]
+    counts = confusion_matrix([str(v) for v in y_true], [str(v) for v in y_pred], labels=classes)
+    rows = counts.sum(1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    size = 2.5 + 0.6 * len(classes)
+    fig = Figure(figsize=(size + 1.2, size), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{counts[i, j]}", ha="center", va="center",
+                    color="white" if share[i, j] > 0.5 else "black", fontsize=10)
+    ticks = np.arange(len(classes))
+    ax.set_xticks(ticks, classes, rotation=45 if max(map(len, classes)) > 4 else 0, ha="right")
+    ax.set_yticks(ticks, classes)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"Confusion matrix ({counts.sum()} predictions)")
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    return fig
+
+
+def _pair_sample(frame: pd.DataFrame, hue: str | None) -> pd.DataFrame:
+    """At most PAIR_SAMPLE_ROWS rows, sampled per class when there are classes."""
+    if len(frame) <= PAIR_SAMPLE_ROWS:
+        return frame
+    frac = PAIR_SAMPLE_ROWS / len(frame)
+    if hue is None:
+        return frame.sample(PAIR_SAMPLE_ROWS, random_state=0)
+    parts = [g.sample(max(1, round(len(g) * frac)), random_state=0)
+             for _, g in frame.groupby(hue, observed=True, sort=False)]
+    return pd.concat(parts)
+
+
+def pairplot(frame: pd.DataFrame, target: str) -> Figure:
+    """Seaborn pair plot of the numeric features, coloured by class, KDE on the diagonal.
+
+    At most MAX_PAIR_FEATURES features (the first ones) and PAIR_SAMPLE_ROWS rows
+    (sampled per class) are drawn; the title says so. Past CORNER_FEATURES features only
+    the lower triangle is drawn (the upper one mirrors it). A numeric target with many
+    values (regression) is drawn as one more variable instead of a colour.
+    """
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+
+    features = [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(frame[c])]
+    dropped = max(0, len(features) - MAX_PAIR_FEATURES)
+    features = features[:MAX_PAIR_FEATURES]
+    regression = pd.api.types.is_numeric_dtype(frame[target]) and frame[target].nunique() > MAX_PAIR_FEATURES
+    data = frame[features + [target]].dropna()
+    hue = None if regression else target
+    if hue is not None:
+        data = data.assign(**{target: data[target].astype(str)})
+    sample = _pair_sample(data, hue)
+    variables = features + ([target] if regression else [])
+    classes = sorted(sample[hue].unique()) if hue else []
+    palette = _palette(len(classes)) if hue else None
+    # PairGrid + one plain scatter per panel: sns.pairplot's per-class scatterplot calls and
+    # extra tight_layout passes cost ~3x the time on a 12 x 12 grid
+    corner = len(variables) > CORNER_FEATURES
+    grid = sns.PairGrid(sample, vars=variables, hue=hue, hue_order=classes or None, palette=palette,
+                        height=min(2.4, 15 / max(len(variables), 1)), corner=corner)
+    grid.map_diag(sns.kdeplot, warn_singular=False, **({"common_norm": False} if hue else {}))
+    colors = [dict(zip(classes, palette))[v] for v in sample[hue]] if hue else "tab:blue"
+    for (i, j), ax in np.ndenumerate(grid.axes):  # one scatter per panel, not one per class
+        if ax is not None and i != j:
+            ax.scatter(sample[variables[j]], sample[variables[i]], c=colors,
+                       s=8 if len(sample) > 200 else 16, alpha=0.6, linewidths=0)
+    for ax in grid.figure.axes:  # few, small ticks so neighbouring labels do not run together
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+        ax.yaxis.set_major_locator(MaxNLocator(3))
+        ax.tick_params(labelsize=8 if len(variables) > CORNER_FEATURES else 9)
+    if hue:
+        handles = [Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in zip(classes, palette)]
+        where = {"loc": "upper right", "bbox_to_anchor": (0.98, 0.9)} if corner else {
+            "loc": "center left", "bbox_to_anchor": (1.0, 0.5)}  # the empty triangle, or outside
+        grid.figure.legend(handles=handles, title=target, frameon=False, fontsize=11, title_fontsize=12,
+                           markerscale=1.5, **where)
+    notes = []
+    if len(sample) < len(data):
+        notes.append(f"random sample of {len(sample)} of {len(data)} rows" + (", per class" if hue else ""))
+    if dropped:
+        notes.append(f"first {MAX_PAIR_FEATURES} features shown, {dropped} left out")
+    title = f"Pair plot of the features, coloured by {target}" if hue else f"Pair plot of the features and {target}"
+    grid.figure.suptitle(title + (f"\n({'; '.join(notes)})" if notes else ""), y=1.02)
+    return grid.figure
+
+
+def correlation(frame: pd.DataFrame) -> Figure:
+    """Heat map of the Pearson correlation between numeric columns (−1 blue … +1 red)."""
+    import seaborn as sns
+
+    corr = frame.select_dtypes("number").corr(method="pearson")
+    n = len(corr)
+    size = 3 + 0.55 * n
+    fig = Figure(figsize=(size + 1, size), layout="constrained")
+    ax = fig.subplots()
+    with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.heatmap(corr, ax=ax, annot=n <= 20, fmt=".2f", annot_kws={"fontsize": 8 if n > 10 else 10},
+                    cmap="RdBu_r", center=0, vmin=-1, vmax=1, square=True,
+                    cbar_kws={"label": "Pearson correlation", "shrink": 0.8})
+    ax.set_title(f"Correlation between the {n} numeric columns")
+    return fig
+
+
+def _codes(labels, classes: list) -> np.ndarray:
+    """Class codes 0..k-1 from labels given as class names or as codes."""
+    labels = np.asarray(labels)
+    names = [str(c) for c in classes]
+    if labels.dtype.kind in "iub":
+        return labels.astype(int)
+    index = {c: i for i, c in enumerate(names)}
+    if all(str(v) in index for v in labels):
+        return np.array([index[str(v)] for v in labels])
+    return labels.astype(float).astype(int)
+
+
+def _grid(x: np.ndarray, steps: int):
+    """Mesh over the data range plus a 5 % margin: (xx, yy, points n×2)."""
+    lo, hi = x.min(0), x.max(0)
+    pad = 0.05 * np.where(hi > lo, hi - lo, 1.0)
+    xx, yy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], steps),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], steps))
+    return xx, yy, np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
+
+
+def decision_boundary(predict_proba, x: np.ndarray, labels, classes: list, feature_names: list) -> Figure:
+    """Predicted class over the plane of two features, with the data points on top.
+
+    predict_proba(points n×2) returns class probabilities n×k, or n / n×1 = P(class 1)
+    for a binary head. Binary: the colour is P(class 1) and the line is the 0.5 boundary.
+    """
+    x = np.asarray(x, dtype=float)
+    codes = _codes(labels, classes)
+    xx, yy, points = _grid(x, GRID_STEPS)
+    proba = np.asarray(predict_proba(points), dtype=float)
+    if proba.ndim == 1 or proba.shape[1] == 1:
+        p1 = proba.reshape(-1)
+        proba = np.column_stack([1 - p1, p1])
+    k = len(classes)
+    colors = _palette(k)
+    fig = Figure(figsize=(7.5, 6), layout="constrained")
+    ax = fig.subplots()
+    if k == 2:
+        filled = ax.contourf(xx, yy, proba[:, 1].reshape(xx.shape), levels=np.linspace(0, 1, 11),
+                             cmap="RdBu_r", alpha=0.45)
+        ax.contour(xx, yy, proba[:, 1].reshape(xx.shape), levels=[0.5], colors="k", linewidths=1.5)
+        fig.colorbar(filled, ax=ax, label=f"predicted P({classes[1]})")
+        colors = [matplotlib.colormaps["RdBu_r"](0.1), matplotlib.colormaps["RdBu_r"](0.9)]
+    else:
+        predicted = proba.argmax(1).reshape(xx.shape)
+        ax.contourf(xx, yy, predicted, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.3)
+    for code, name in enumerate(classes):
+        mask = codes == code
+        ax.scatter(x[mask, 0], x[mask, 1], s=16, color=colors[code], edgecolor="k", linewidth=0.4,
+                   label=str(name))
+    ax.set(xlabel=feature_names[0], ylabel=feature_names[1],
+           title="Decision regions of the network (colour) and the true classes (points)")
+    ax.legend(title="true class", loc="best", fontsize=9, framealpha=0.8)
+    return fig
+
+
+def surface3d(predict, x: np.ndarray, y: np.ndarray, feature_names: list, target_name: str) -> Figure:
+    """The network's prediction as a surface over two features, with the data points."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float).reshape(-1)
+    xx, yy, points = _grid(x, SURFACE_STEPS)
+    zz = np.asarray(predict(points), dtype=float).reshape(-1)[: xx.size].reshape(xx.shape)
+    fig = Figure(figsize=(8, 6.5), layout="constrained")
+    ax = fig.add_subplot(projection="3d")
+    surface = ax.plot_surface(xx, yy, zz, cmap="viridis", alpha=0.6, linewidth=0, antialiased=True)
+    ax.scatter(x[:, 0], x[:, 1], y, s=6, color="crimson", depthshade=False, label="data")
+    ax.set(xlabel=feature_names[0], ylabel=feature_names[1], zlabel=target_name,
+           title=f"Predicted {target_name} (surface) and the data (points)")
+    fig.colorbar(surface, ax=ax, shrink=0.6, pad=0.08, label=f"predicted {target_name}")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def bar_scores(table: pd.DataFrame, label_col: str, mean_col: str, std_col: str, title: str) -> Figure:
+    """Horizontal bars (mean) with error bars (± std), one per configuration, in table order."""
+    labels = table[label_col].astype(str).tolist()
+    means = table[mean_col].to_numpy(float)
+    stds = table[std_col].to_numpy(float)
+    fig = Figure(figsize=(8, 1.5 + 0.45 * len(labels)), layout="constrained")
+    ax = fig.subplots()
+    pos = np.arange(len(labels))
+    ax.barh(pos, means, xerr=np.nan_to_num(stds), color="tab:blue", alpha=0.75, capsize=3,
+            error_kw={"elinewidth": 1})
+    for p, m, s in zip(pos, means, stds):
+        ax.text(m + (0 if np.isnan(s) else s), p, f"  {m:.3g}", va="center", fontsize=9)
+    ax.set_yticks(pos, labels)
+    ax.invert_yaxis()  # first row on top, as in the table
+    ax.set(title=title, xlabel=f"{mean_col} (bar) ± {std_col} (line)")
+    ax.margins(x=0.15)
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -1,0 +1,324 @@
+"""The fleet's view of one Keras model: variables, initializers and per-member hyperparameters.
+
+The network is the one `build_model` makes, built once per structure with its
+variables left uninitialised (`StatelessScope(initialize_variables=False)`), so no
+eager Keras initialisation is paid; each variable keeps the exact initializer Keras
+would have run. Two layers are swapped for versions that read per-member data while
+`model.stateless_call` is being traced (see `member_context`):
+
+- `Dropout` → `RateDropout`: the rate and the random key are arrays, so members with
+  different dropout rates share one program and draw their own masks;
+- `BatchNormalization` → `MaskedBatchNorm`: batch moments over a minibatch's real rows
+  only (the padded rows of a last partial batch do not count, as in Keras).
+
+Neither adds a weight, so `get_weights()` order is `build_model(...)`'s.
+
+Owns: what a member's `hparams` become as arrays (dropout rate per Dropout layer, L1
+and L2 per kernel, learning rate), read through `engine.apply_hparams` so that both
+engines agree on their meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+from keras.src.backend import StatelessScope
+from keras import initializers
+from keras.src.initializers.random_initializers import RandomInitializer, compute_fans
+
+from denselab.models import optimizers
+from denselab.models.build import Head, build_model
+from denselab.train.engine import apply_hparams
+
+REGULARIZED = ("dense", "conv2d", "simplernn", "lstm", "gru")
+
+
+class _Trace(threading.local):
+    rates = None  # (n_dropout,) rates of this member
+    uniform = None  # this step's uniform draws for every dropout mask, flat
+    offsets = None  # where each Dropout layer's draws start in `uniform`
+    rows = None  # (batch,) bool: which rows of the minibatch are real
+
+
+_TRACE = _Trace()
+
+
+@contextlib.contextmanager
+def member_context(rates=None, uniform=None, offsets=None, rows=None):
+    """Per-member arrays the swapped layers read while `stateless_call` is traced."""
+    saved = (_TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows)
+    _TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows = rates, uniform, offsets, rows
+    try:
+        yield
+    finally:
+        _TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows = saved
+
+
+class RateDropout(keras.layers.Layer):
+    """Inverted dropout whose rate is data (`rates[index]` of the member being traced).
+
+    Same arithmetic as `keras.backend.random.dropout`: keep with probability
+    1 - rate, scale kept values by 1 / (1 - rate). The uniform draws come from the
+    step's shared vector (one random draw per epoch for the whole program).
+    """
+
+    def __init__(self, index: int, **kwargs):
+        super().__init__(**kwargs)
+        self.index = index
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or _TRACE.rates is None:
+            return inputs
+        keep = 1.0 - _TRACE.rates[self.index]
+        start = _TRACE.offsets[self.index]
+        size = int(np.prod(inputs.shape))
+        mask = _TRACE.uniform[start:start + size].reshape(inputs.shape) < keep
+        return jnp.where(mask, inputs / keep, jnp.zeros_like(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class MaskedBatchNorm(keras.layers.BatchNormalization):
+    """BatchNormalization whose training moments use the real rows of the batch only."""
+
+    def call(self, inputs, training=None, mask=None):
+        rows = _TRACE.rows
+        if training and rows is not None:
+            shape = (rows.shape[0],) + (1,) * (len(inputs.shape) - 2)
+            mask = jnp.broadcast_to(rows.reshape(shape), inputs.shape[:-1])
+        return super().call(inputs, training=training, mask=mask)
+
+
+@dataclass
+class FleetModel:
+    """One built network and optimizer, and where each variable sits.
+
+    weight_slots: for each entry of `get_weights()`, ("t", i) (trainable) or ("n", i).
+    kernels: indices into the trainable variables of the L1/L2-penalised kernels.
+    """
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    weight_slots: list
+    kernels: list
+    lr_index: int
+    dropout_sizes: list  # values per row each Dropout layer masks, in call order
+
+    @property
+    def trainable(self):
+        return self.model.trainable_variables
+
+    @property
+    def non_trainable(self):
+        return self.model.non_trainable_variables
+
+
+def build(model_spec, train_spec, head: Head, input_shape) -> FleetModel:
+    """Build the network and the optimizer once, variables uninitialised (milliseconds)."""
+    with StatelessScope(initialize_variables=False):
+        base = build_model(model_spec, head, input_shape, name="fleet")
+        model = _swap_layers(base)
+    optimizer = optimizers.make(train_spec)
+    with StatelessScope(initialize_variables=False):
+        optimizer.build(model.trainable_variables)
+    t_index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    n_index = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
+    slots = [("t", t_index[id(w)]) if id(w) in t_index else ("n", n_index[id(w)]) for w in model.weights]
+    kernels = []
+    for layer in model.layers:
+        if layer.name == "output":
+            continue
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)):
+            kernels.append(t_index[id(layer.kernel)])
+        elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)):
+            kernels.append(t_index[id(layer.cell.kernel)])
+    lr_index = [i for i, v in enumerate(optimizer.variables) if v.name == "learning_rate"]
+    if len(lr_index) != 1:
+        raise RuntimeError(f"optimizer {type(optimizer).__name__}: no single learning_rate variable")
+    sizes = [int(np.prod(layer.output.shape[1:])) for layer in model.layers if isinstance(layer, RateDropout)]
+    return FleetModel(model=model, optimizer=optimizer, weight_slots=slots, kernels=kernels,
+                      lr_index=lr_index[0], dropout_sizes=sizes)
+
+
+def _swap_layers(base: keras.Model) -> keras.Model:
+    """The same chain of layers with Dropout and BatchNormalization swapped (see module doc)."""
+    inputs = keras.Input(shape=base.input_shape[1:])
+    x = inputs
+    n_dropout = 0
+    for layer in base.layers[1:]:
+        if isinstance(layer, keras.layers.Dropout):
+            layer = RateDropout(n_dropout, name=layer.name)
+            n_dropout += 1
+        elif type(layer) is keras.layers.BatchNormalization:
+            layer = MaskedBatchNorm.from_config(layer.get_config())
+        x = layer(x)
+    return keras.Model(inputs, x, name=base.name)
+
+
+def member_arrays(model_spec, train_spec, members) -> dict:
+    """Per-member hyperparameters as arrays: rates (M, D), l1/l2 (M, K), learning_rate (M,).
+
+    Read from the specs `apply_hparams` makes, in the order `build_model` places the
+    Dropout layers and the penalised kernels.
+    """
+    rates, l1, l2, lr = [], [], [], []
+    for member in members:
+        spec_m, train_m = apply_hparams(model_spec, train_spec, member.hparams)
+        r, a, b = [], [], []
+        for layer in spec_m.hidden:
+            if layer.type == "dropout":
+                r.append(layer.rate)
+            elif layer.dropout > 0:
+                r.append(layer.dropout)
+            if layer.type in REGULARIZED:
+                a.append(layer.l1)
+                b.append(layer.l2)
+        rates.append(r)
+        l1.append(a)
+        l2.append(b)
+        lr.append(train_m.learning_rate)
+    m = len(members)
+    return {
+        "rates": np.asarray(rates, np.float32).reshape(m, -1),
+        "l1": np.asarray(l1, np.float32).reshape(m, -1),
+        "l2": np.asarray(l2, np.float32).reshape(m, -1),
+        "learning_rate": np.asarray(lr, np.float32),
+    }
+
+
+INIT_TAG = 0xFFFFFFFF  # the key word of the initial weights; epochs use their index
+
+
+def member_key(seed, tag):
+    """A threefry key from a member seed and a tag (a Random123-style stream id, no hashing).
+
+    Deriving keys this way instead of with `fold_in`/`split` keeps the program to
+    one random draw per epoch: each threefry call site costs ~0.3 s of XLA compile
+    on CPU.
+    """
+    tag = np.uint32(tag) if isinstance(tag, int) else jnp.asarray(tag).astype(jnp.uint32)
+    raw = jnp.stack([jnp.asarray(seed).astype(jnp.uint32), jnp.asarray(tag, jnp.uint32)])
+    return jax.random.wrap_key_data(raw, impl="threefry2x32")
+
+
+_SQRT2 = np.float32(np.sqrt(2.0))
+
+
+def _normal(u):
+    """Standard normal from uniform [0, 1) draws, as `jax.random.normal` maps them."""
+    v = jnp.maximum(2.0 * u - 1.0, np.nextafter(np.float32(-1.0), np.float32(0.0)))
+    return _SQRT2 * jax.lax.erf_inv(v)
+
+
+def _truncated_normal(u):
+    """Normal truncated to [-2, 2], as `jax.random.truncated_normal` (Keras's bounds)."""
+    a, b = [float(jax.scipy.special.erf(np.float32(x) / _SQRT2)) for x in (-2.0, 2.0)]
+    out = _SQRT2 * jax.lax.erf_inv(a + (b - a) * u)
+    return jnp.clip(out, np.nextafter(np.float32(-2.0), np.float32(3.0)),
+                    np.nextafter(np.float32(2.0), np.float32(-3.0)))
+
+
+def _sampler(init, shape):
+    """(uniforms needed, f(u) -> values) for Keras's random initializers, else None.
+
+    The same distributions as the initializers' own `__call__`, drawn from a slice
+    of one uniform vector per member.
+    """
+    shape = tuple(int(d) for d in shape)
+    n = int(np.prod(shape)) if shape else 1
+    if isinstance(init, initializers.VarianceScaling):
+        fan_in, fan_out = compute_fans(shape, input_axes=init.input_axes, output_axes=init.output_axes)
+        scale = init.scale / max(1.0, {"fan_in": fan_in, "fan_out": fan_out}.get(init.mode, (fan_in + fan_out) / 2.0))
+        if init.distribution == "truncated_normal":
+            std = math.sqrt(scale) / 0.87962566103423978
+            return n, lambda u: std * _truncated_normal(u).reshape(shape)
+        if init.distribution == "untruncated_normal":
+            return n, lambda u: math.sqrt(scale) * _normal(u).reshape(shape)
+        limit = math.sqrt(3.0 * scale)
+        return n, lambda u: (-limit + 2.0 * limit * u).reshape(shape)
+    if type(init) is initializers.RandomUniform:
+        return n, lambda u: (init.minval + (init.maxval - init.minval) * u).reshape(shape)
+    if type(init) is initializers.RandomNormal:
+        return n, lambda u: (init.mean + init.stddev * _normal(u)).reshape(shape)
+    if type(init) is initializers.TruncatedNormal:
+        return n, lambda u: (init.mean + init.stddev * _truncated_normal(u)).reshape(shape)
+    if type(init) is initializers.Orthogonal and len(shape) >= 2:
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        flat = (max(rows, cols), min(rows, cols))
+
+        def orthogonal(u):
+            q, r = jnp.linalg.qr(_normal(u).reshape(flat))
+            q = q * jnp.sign(jnp.diagonal(r))
+            return init.gain * (q.T if rows < cols else q).reshape(shape)
+
+        return int(np.prod(flat)), orthogonal
+    return None
+
+
+def _constant(init, variable) -> np.ndarray:
+    """A deterministic initializer's values (numpy for the common ones: no eager JAX op)."""
+    shape, dtype = tuple(variable.shape), variable.dtype
+    if type(init) is initializers.Zeros:
+        return np.zeros(shape, dtype)
+    if type(init) is initializers.Ones:
+        return np.ones(shape, dtype)
+    if type(init) is initializers.Constant:
+        return np.full(shape, init.value, dtype)
+    return init(shape, dtype=dtype)  # e.g. the LSTM forget-gate bias: traced with the program
+
+
+def init_function(fm: FleetModel):
+    """`init(seeds, learning_rates) -> (trainable, non_trainable, optimizer_vars)`, vmapped.
+
+    Every variable gets the distribution of its Keras initializer, drawn from one
+    uniform vector per member (key `member_key(seed, INIT_TAG)`): same member seed,
+    same numbers. Initializers this module does not know are called as Keras's own,
+    seeded with a key of their own.
+    """
+    variables = list(fm.trainable) + list(fm.non_trainable)
+    plans, total = [], 0
+    for v in variables:
+        init = v._initializer
+        plan = _sampler(init, v.shape) if isinstance(init, RandomInitializer) else None
+        if plan is not None:
+            plans.append(("u", total, plan[0], plan[1]))
+            total += plan[0]
+        elif isinstance(init, RandomInitializer):
+            plans.append(("keras", init, None, None))
+        elif init is None:  # created from a value
+            plans.append(("value", np.asarray(v._value), None, None))
+        else:  # zeros, ones, constants, the LSTM forget-gate bias
+            plans.append(("value", init, None, None))
+    opt_vars = fm.optimizer.variables
+    n_t = len(fm.trainable)
+
+    def one(seed, learning_rate):
+        u = jax.random.uniform(member_key(seed, INIT_TAG), (max(total, 1),))
+        values = []
+        for i, (kind, a, b, f) in enumerate(plans):
+            if kind == "u":
+                values.append(f(u[a:a + b]).astype(variables[i].dtype))
+            elif kind == "keras":
+                init = copy.copy(a)
+                init.seed = member_key(seed, i)
+                values.append(jnp.asarray(init(variables[i].shape, dtype=variables[i].dtype)))
+            elif kind == "value" and callable(a):
+                values.append(jnp.asarray(_constant(a, variables[i]), variables[i].dtype))
+            else:
+                values.append(jnp.asarray(a))
+        opt = [jnp.asarray(v._value if v._initializer is None else _constant(v._initializer, v), v.dtype)
+               for v in opt_vars]
+        opt[fm.lr_index] = learning_rate.astype(opt[fm.lr_index].dtype)
+        return values[:n_t], values[n_t:], opt
+
+    return jax.vmap(one)

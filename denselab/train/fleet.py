@@ -1,0 +1,379 @@
+"""The fleet: every member of one network structure trained in one compiled JAX program.
+
+Folds × seeds × numeric hyperparameters (learning rate, dropout rate, L1/L2) are
+members of one `jax.vmap` over a `jax.lax.scan` training loop (epochs × minibatches),
+compiled once with `jax.jit` and run through Keras's stateless API
+(`model.stateless_call`, `optimizer.stateless_apply`); see `_fleet_program.py` for
+the loop and `_fleet_model.py` for how the Keras model is built once and its
+variables initialised per member. What changes shapes or code (layers, widths,
+activations, optimizer class, loss, batch size, epochs) makes a new program; programs
+are cached in this process by that structure key, and across processes by JAX's
+persistent compilation cache in `~/.cache/denselab/jax` (env `DENSELAB_CACHE_DIR`;
+set it to an empty string to turn the cache off).
+
+The contract is `engine.py`'s: `train_members(model_spec, train_spec, head, members,
+progress)` → `EngineResult`; `unsupported(model_spec)` says when the fleet cannot
+carry a model (then `evaluate.run_engine` falls back to `model.fit`, loudly).
+
+Owns: the fleet's memory budget (`memory_budget_bytes`, default half the available
+RAM; members are split into equal groups that fit, transparently) and its program
+cache (`cache_info()`).
+
+Example:
+    >>> from denselab.spec import ModelSpec, TrainSpec
+    >>> from denselab.models.build import head_for
+    >>> from denselab.train.engine import Member, targets
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    >>> y = targets(head := head_for("classification", 2, ModelSpec(), TrainSpec()), (x[:, 0] > 0).astype(int))
+    >>> members = [Member(x[:30], y[:30], x[30:], y[30:], seed=s) for s in range(3)]
+    >>> result = train_members(ModelSpec(), TrainSpec(epochs=3), head, members)
+    >>> len(result.results), len(result.results[0].history["loss"])
+    (3, 3)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import pickle
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from denselab.models.build import Head
+from denselab.spec import ModelSpec, TrainSpec
+from denselab.train import _fleet_model
+from denselab.train._fleet_program import Program
+from denselab.train.engine import EngineResult, Member, MemberResult, metric_value
+
+CARRIED = ("dense", "dropout", "batchnorm", "conv2d", "maxpool2d", "flatten", "embedding",
+           "simplernn", "lstm", "gru")
+CHUNKS = 10  # progress reports per training run (the epoch loop is split into this many calls)
+
+memory_budget_bytes: int | None = None  # None: half of the available memory
+
+_PROGRAMS: dict = {}  # structure key → _Entry
+_STATS = {"hits": 0, "misses": 0}
+_LAST: dict = {}
+_CACHE_READY = False
+_CACHE_DIR: str | None = None
+_VERSIONS = (jax.__version__, keras.__version__)
+_SOURCE_HASH = hashlib.sha256(b"".join(
+    (Path(__file__).parent / f).read_bytes() for f in ("_fleet_model.py", "_fleet_program.py"))).hexdigest()
+
+
+def unsupported(model_spec: ModelSpec) -> str | None:
+    """None when the fleet carries `model_spec`, else a short reason."""
+    for i, layer in enumerate(model_spec.hidden):
+        if layer.type not in CARRIED:
+            return f"model.hidden[{i}] is a `{layer.type}` layer"
+    return None
+
+
+def cache_info() -> dict:
+    """Compiled training programs of this process: `hits`, `misses`, `size`."""
+    return {**_STATS, "size": sum(len(e.compiled) for e in _PROGRAMS.values())}
+
+
+def last_timings() -> dict:
+    """Seconds spent by the last `train_members` call: setup, trace, compile, run (for benchmarks)."""
+    return dict(_LAST)
+
+
+def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, members: list[Member],
+                  progress=None) -> EngineResult:
+    """Train every member in one compiled program (see `engine.py` for the contract)."""
+    started = time.perf_counter()
+    reason = unsupported(model_spec)
+    if reason:
+        raise ValueError(f"the fleet does not carry this model: {reason}; use engine='fit'")
+    if not members:
+        return EngineResult(results=[], engine="fleet")
+    _enable_persistent_cache()
+    input_shape = tuple(members[0].x_train.shape[1:])
+    for i, m in enumerate(members):
+        if tuple(m.x_train.shape[1:]) != input_shape:
+            raise ValueError(f"members[{i}].x_train has rows of shape {m.x_train.shape[1:]}; "
+                             f"members[0] has {input_shape}; one fleet trains one input shape")
+        if len(m.x_train) == 0:
+            raise ValueError(f"members[{i}] has no training rows; give each member at least one row")
+    timings = {"setup_s": 0.0, "trace_s": 0.0, "compile_s": 0.0, "run_s": 0.0}
+    timings.update(compile_init_s=0.0, compile_chunk_s=0.0, compile_finish_s=0.0)
+    hp = _fleet_model.member_arrays(model_spec, train_spec, members)
+    patience = train_spec.patience if train_spec.patience and any(m.x_val is not None for m in members) else None
+    flags = {"dropout": bool((hp["rates"] > 0).any()), "l1": bool((hp["l1"] > 0).any()),
+             "l2": bool((hp["l2"] > 0).any())}
+    entry = _entry(model_spec, train_spec, head, input_shape)
+    epochs = train_spec.epochs
+    chunk = math.ceil(epochs / min(epochs, CHUNKS))
+    shapes = {
+        "train": max(len(m.x_train) for m in members),
+        "val": max(1, max(len(m.x_val if m.x_val is not None else m.x_eval) for m in members)),
+        "eval": max(1, max(len(m.x_eval) for m in members)),
+    }
+    program = entry.program(train_spec.batch_size, epochs, chunk, patience, flags)
+    groups = _groups(members, entry, train_spec.batch_size, shapes, patience)
+    timings["setup_s"] = time.perf_counter() - started
+
+    results, done, total = [], 0, len(members) * epochs
+    for group in groups:
+        real = [members[i] for i in group if i is not None]
+        padded = [members[i if i is not None else group[0]] for i in group]
+        data = _pack(padded, hp, [i if i is not None else group[0] for i in group], shapes)
+        fns = entry.compiled_for(program, data, timings)
+        t = time.perf_counter()
+        data = jax.device_put(data)
+        state = fns["init"](data["seed"], data["learning_rate"])
+        history = []
+        for c in range(math.ceil(epochs / chunk)):
+            state, record = fns["chunk"](state, data["train"], np.int32(c * chunk))
+            history.append(np.asarray(record))
+            if progress:
+                progress(done + len(real) * min(epochs, (c + 1) * chunk), total)
+        history = np.concatenate(history)[:epochs]  # (epochs, M, 5)
+        out = jax.device_get(fns["finish"](state, data["train"]["early_stop"], data["x_eval"], data["y_eval"]))
+        book = jax.device_get({k: state[k] for k in ("epochs_run", "best_epoch") if k in state})
+        timings["run_s"] += time.perf_counter() - t
+        for j, member in enumerate(real):
+            results.append(_member_result(j, member, head, history, book, out, entry.fm.weight_slots,
+                                          patience is not None and member.x_val is not None))
+        done += len(real) * epochs
+    _LAST.clear()
+    _LAST.update(timings, total_s=time.perf_counter() - started, groups=len(groups),
+                 group_size=len(groups[0]))
+    return EngineResult(results=results, engine="fleet",
+                        compile_s=timings["trace_s"] + timings["compile_s"], run_s=timings["run_s"])
+
+
+# --- programs and their cache --------------------------------------------------
+
+class _Entry:
+    """One structure's built model and its compiled programs, by shapes."""
+
+    def __init__(self, fm, head, key: str):
+        self.fm, self.head, self.key = fm, head, key
+        self.programs: dict = {}
+        self.compiled: dict = {}
+
+    def program(self, batch_size, epochs, chunk, patience, flags) -> Program:
+        key = (batch_size, epochs, chunk, patience, tuple(sorted(flags.items())))
+        if key not in self.programs:
+            self.programs[key] = Program(self.fm, self.head, batch_size, epochs, chunk, patience, flags)
+            self.programs[key].key = repr(key)
+        return self.programs[key]
+
+    def compiled_for(self, program: Program, data: dict, timings: dict) -> dict:
+        """Init, chunk and finish executables for these members' shapes (compiled once).
+
+        Each program is traced once per machine: its StableHLO is exported
+        (`jax.export`) to the cache dir, and a later process deserializes it instead
+        of tracing Keras again; XLA's executable comes from JAX's persistent cache.
+        """
+        shapes = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), data)
+        key = (id(program), repr(shapes))
+        if key in self.compiled:
+            _STATS["hits"] += 1
+            return self.compiled[key]
+        _STATS["misses"] += 1
+        base = repr((self.key, program.key, shapes, _VERSIONS, jax.default_backend()))
+        t = time.perf_counter()
+        init = _export("init", program.init_fn, (data["seed"], data["learning_rate"]), base)
+        state = jax.tree_util.tree_unflatten(
+            init.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in init.out_avals])
+        early_stop = data["train"]["early_stop"]
+        args = {"init": (data["seed"], data["learning_rate"]),
+                "chunk": (state, data["train"], jax.ShapeDtypeStruct((), jnp.int32)),
+                "finish": (state, early_stop, data["x_eval"], data["y_eval"])}
+        exported = {"init": init,
+                    "chunk": _export("chunk", program.chunk_fn, args["chunk"], base),
+                    "finish": _export("finish", program.finish_fn, args["finish"], base)}
+        lowered = {name: jax.jit(exp.call, donate_argnums=(0,) if name == "chunk" else ()).lower(*args[name])
+                   for name, exp in exported.items()}
+        timings["trace_s"] += time.perf_counter() - t
+        fns = {}
+        for name, low in lowered.items():
+            t = time.perf_counter()
+            fns[name] = low.compile()
+            timings[f"compile_{name}_s"] = time.perf_counter() - t
+            timings["compile_s"] += timings[f"compile_{name}_s"]
+        self.compiled[key] = fns
+        return fns
+
+
+def _export(name: str, fn, args, base: str):
+    """`jax.export` of `jit(fn)` at `args`, read from / written to the cache dir when there is one.
+
+    Stored with pickle (jax's own serializer needs `flatbuffers`, not a dependency);
+    like JAX's compilation cache, the cache dir must be trusted.
+    """
+    path = None
+    if _CACHE_DIR:
+        digest = hashlib.sha256((base + name + _SOURCE_HASH).encode()).hexdigest()[:32]
+        path = Path(_CACHE_DIR) / "fleet" / f"{digest}.{name}.jaxexport"
+        if path.exists():
+            try:
+                return pickle.loads(path.read_bytes())
+            except Exception:  # a stale, truncated or foreign file: export again
+                pass
+    exp = jax.export.export(jax.jit(fn))(*args)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(pickle.dumps(dataclasses.replace(exp, _get_vjp=None)))
+            tmp.replace(path)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            pass
+    return exp
+
+
+def _entry(model_spec, train_spec, head, input_shape) -> _Entry:
+    key = _structure_key(model_spec, train_spec, head, input_shape)
+    if key not in _PROGRAMS:
+        fm = _fleet_model.build(model_spec, train_spec, head, input_shape)
+        _PROGRAMS[key] = _Entry(fm, head, key)
+    return _PROGRAMS[key]
+
+
+def _structure_key(model_spec, train_spec, head, input_shape) -> str:
+    """What shapes the program: the spec with every numeric hyperparameter blanked."""
+    hidden = tuple(dataclasses.replace(
+        layer, dropout=0.5 if layer.dropout > 0 else 0.0, l1=0.0, l2=0.0,
+        rate=None if layer.rate is None else 0.0) for layer in model_spec.hidden)
+    spec = dataclasses.replace(model_spec, hidden=hidden)
+    train = dataclasses.replace(train_spec, learning_rate=1.0, patience=None, validation_split=0.0,
+                                noise_sigma=0.0, noise_fraction=0.0)
+    return repr((spec, train.optimizer, train.momentum, train.nesterov, head, input_shape))
+
+
+# --- data, state and results ----------------------------------------------------
+
+def _pad(arrays, n_max: int) -> np.ndarray:
+    first = arrays[0]
+    out = np.zeros((len(arrays), n_max) + tuple(first.shape[1:]), np.float32)
+    for i, a in enumerate(arrays):
+        out[i, :len(a)] = a
+    return out
+
+
+def _pack(members, hp, index, shapes) -> dict:
+    """Padded per-member arrays (numpy) and row counts."""
+    val_x = [m.x_val if m.x_val is not None else m.x_eval for m in members]
+    val_y = [m.y_val if m.x_val is not None else m.y_eval for m in members]
+    idx = np.asarray(index)
+    train = {
+        "x_train": _pad([m.x_train for m in members], shapes["train"]),
+        "y_train": _pad([m.y_train for m in members], shapes["train"]),
+        "n_train": np.asarray([len(m.x_train) for m in members], np.int32),
+        "x_val": _pad(val_x, shapes["val"]),
+        "y_val": _pad(val_y, shapes["val"]),
+        "n_val": np.asarray([len(x) for x in val_x], np.int32),
+        "seed": np.asarray([m.seed & 0xFFFFFFFF for m in members], np.uint32),
+        "rates": hp["rates"][idx], "l1": hp["l1"][idx], "l2": hp["l2"][idx],
+        "early_stop": np.asarray([m.x_val is not None for m in members]),
+    }
+    return {"train": train, "seed": train["seed"], "learning_rate": hp["learning_rate"][idx],
+            "x_eval": _pad([m.x_eval for m in members], shapes["eval"]),
+            "y_eval": _pad([m.y_eval for m in members], shapes["eval"])}
+
+
+def _member_result(j, member, head, history, book, out, slots, early_stop) -> MemberResult:
+    trainable, non_trainable, predictions, loss_rows = out
+    runs = int(book["epochs_run"][j])
+    h = history[:runs, j]
+    names = ("loss", head.metric, "val_loss", f"val_{head.metric}")
+    hist = {name: [float(v) for v in h[:, k]] for k, name in enumerate(names)}
+    best = int(book["best_epoch"][j]) if early_stop else runs - 1
+    n = len(member.x_eval)
+    pred = np.asarray(predictions[j, :n])
+    if n:  # fit.score's definition: mean per-row loss of the head, the head's metric
+        scores = {"loss": float(np.mean(loss_rows[j, :n])), head.metric: metric_value(head, member.y_eval, pred)}
+    else:
+        scores = {"loss": float("nan"), head.metric: float("nan")}
+    weights = [np.asarray(trainable[i][j] if kind == "t" else non_trainable[i][j]) for kind, i in slots]
+    return MemberResult(history=hist, scores=scores, predictions=pred, weights=weights,
+                        best_epoch=best, epochs_run=runs)
+
+
+def _groups(members, entry, batch_size, shapes, patience) -> list:
+    """Member indices in equal groups that fit the memory budget (None pads the last group)."""
+    n = len(members)
+    per_member = _member_bytes(entry.fm, batch_size, shapes, members[0], patience)
+    budget = memory_budget_bytes if memory_budget_bytes is not None else _available_bytes() // 2
+    size = max(1, min(n, int(budget // max(per_member, 1))))
+    n_groups = math.ceil(n / size)
+    size = math.ceil(n / n_groups)
+    index = list(range(n)) + [None] * (n_groups * size - n)
+    return [index[g * size:(g + 1) * size] for g in range(n_groups)]
+
+
+def _member_bytes(fm, batch_size, shapes, member, patience) -> int:
+    """A generous estimate of one member's memory in the program (float32)."""
+    def size(v):
+        return int(np.prod(v.shape)) if len(v.shape) else 1
+
+    params = sum(size(v) for v in fm.trainable) + sum(size(v) for v in fm.non_trainable)
+    opt = sum(size(v) for v in fm.optimizer.variables)
+    width = sum(int(np.prod(layer.output.shape[1:])) for layer in fm.model.layers)
+    row = int(np.prod(member.x_train.shape[1:])) + int(np.prod(member.y_train.shape[1:]))
+    state = params * (3 if patience else 2) + opt
+    work = 4 * params + 4 * batch_size * width
+    data = (shapes["train"] + shapes["val"] + shapes["eval"]) * row + 2 * max(shapes["val"], shapes["eval"]) * width
+    return 4 * 2 * (state + work + data)
+
+
+def _available_bytes() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def _enable_persistent_cache() -> None:
+    """Point JAX's persistent compilation cache at denselab's cache dir (once, lazily)."""
+    global _CACHE_READY, _CACHE_DIR
+    if _CACHE_READY:
+        return
+    _CACHE_READY = True
+    path = os.environ.get("DENSELAB_CACHE_DIR")
+    if path is None:
+        path = str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "denselab" / "jax")
+    if not path:  # turned off
+        return
+    if jax.config.jax_compilation_cache_dir:  # the user chose one: use it
+        _CACHE_DIR = jax.config.jax_compilation_cache_dir
+        return
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    _CACHE_DIR = path
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    try:  # a compilation before this point fixed the cache as unused; let JAX look again
+        from jax._src import compilation_cache
+
+        if compilation_cache._cache is None:
+            compilation_cache.reset_cache()
+    except (ImportError, AttributeError):  # pragma: no cover - JAX internals moved
+        pass
