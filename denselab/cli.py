@@ -41,6 +41,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
+    search = sub.add_parser("search", help="search a spec's space (grid, random, TPE); report the best")
+    search.add_argument("spec", help="a YAML spec with lists/ranges or a `search:` section, or a bundled example")
+    search.add_argument("--trials", type=int, help="finished trials wanted in the study (default search.trials); "
+                        "a re-run tops up to this number")
+    search.add_argument("--storage", help="SQLAlchemy URL of the results database (default sqlite:///denselab.db)")
+    search.add_argument("--out", help="report folder (default runs/<name>-search-<timestamp>/)")
+    search.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec field, e.g. --set search.sampler=random (repeatable)")
+    search.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
+    search.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    search.set_defaults(func=_search)
+
+    study = sub.add_parser("study", help="run a built-in study (rocks, workshop, synthetic2d, catalogue)")
+    study.add_argument("name", help="the study")
+    study.add_argument("--data", help="your own csv/xlsx instead of the study's default data")
+    study.add_argument("--target", help="the column to predict in --data")
+    study.add_argument("--quick", action="store_true", help="a reduced version that finishes in a minute or two")
+    study.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    study.add_argument("--out", help="report folder (default runs/<study>-<timestamp>/)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.set_defaults(func=_study)
+
     datasets = sub.add_parser("datasets", help="list the built-in data sets")
     datasets.set_defaults(func=_datasets)
 
@@ -65,6 +87,39 @@ def _run(args) -> int:
     for note in cv["notes"]:
         print(f"  note: {note}")
     print(f"report: {result.out / 'report.html'}")
+    return 0
+
+
+def _search(args) -> int:
+    from denselab.search import search
+
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = search(args.spec, args.trials, storage=args.storage, out=args.out, overrides=args.set,
+                    engine=args.engine, log=log)
+    b, t = result.best, result.results["trials"]
+    metric = b["cv"]["metric"]
+    test = f"; test {metric} {b['test'][metric]:.4f} on {b['test']['n']} rows" if b["test"] else ""
+    print(f"{result.results['name']}: {t['complete']} trials complete ({t['new']} new, {t['engine_calls']} engine "
+          f"calls) in {result.storage}; best trial {b['trial']}: CV {metric} {b['cv']['mean']:.4f} ± "
+          f"{b['cv']['std']:.4f}{test}")
+    print(f"  best params: {', '.join(f'{k}={v}' for k, v in b['params'].items())}")
+    print(f"report: {result.out / 'report.html'}")
+    return 0
+
+
+def _study(args) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from denselab.studies import run_study
+
+    out = Path(args.out) if args.out else Path("runs") / f"{args.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    with _progress(args.quiet) as progress:
+        results = run_study(args.name, out, data=args.data, target=args.target, quick=args.quick,
+                            seed=args.seed, progress=progress)
+    for name, rows in results.get("tables", {}).items():
+        print(f"{name}: {len(rows)} rows")
+    print(f"report: {out / 'report.html'}")
     return 0
 
 

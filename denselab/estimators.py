@@ -77,6 +77,16 @@ class _Network(BaseEstimator):
 
     def _specs(self) -> tuple[ModelSpec, TrainSpec]:
         """The ModelSpec and TrainSpec these parameters stand for (SpecError = ValueError)."""
+        try:
+            return self._build_specs()
+        except SpecError as exc:  # name the estimator's parameter, not the spec section
+            message = str(exc)
+            for section in ("train.", "model."):
+                if message.startswith(section):
+                    message = message[len(section):]
+            raise SpecError(message) from None
+
+    def _build_specs(self) -> tuple[ModelSpec, TrainSpec]:
         model = ModelSpec(hidden=_layers(self.hidden), output_activation=self.output_activation,
                           kernel_initializer=self.kernel_initializer)
         train = TrainSpec(optimizer=self.optimizer, learning_rate=_number("learning_rate", self.learning_rate),
@@ -96,15 +106,16 @@ class _Network(BaseEstimator):
         seed = _seed(self.random_state)
         x = np.asarray(X, dtype=np.float32)
         y = targets(head, codes)
-        member = Member(x_train=x, y_train=y, x_eval=x, y_eval=y, seed=seed)
+        # No eval rows: nothing is scored here (score() does that). The validation rows
+        # give history_'s val_ curves: a held-out split when asked for (it also drives
+        # early stopping), else the training rows themselves, in inference mode.
+        x_fit, y_fit, x_val, y_val = x, y, x, y
         split = train_spec.effective_validation_split
         if split > 0:
-            stratify = codes if self._task == "classification" and np.bincount(codes).min() >= 2 else None
-            x_fit, x_val, y_fit, y_val = train_test_split(
-                x, y, test_size=split, random_state=seeds.derive(seed, "validation"), stratify=stratify)
-            # validation rows give the curves and early stopping; nothing else to score
-            member = Member(x_train=x_fit, y_train=y_fit, x_eval=x_val[:0], y_eval=y_val[:0],
-                            x_val=x_val, y_val=y_val, seed=seed)
+            x_fit, x_val, y_fit, y_val = _split(x, y, codes if self._task == "classification" else None,
+                                                split, seeds.derive(seed, "validation"))
+        member = Member(x_train=x_fit, y_train=y_fit, x_eval=x[:0], y_eval=y[:0],
+                        x_val=x_val, y_val=y_val, seed=seed)
         result = engine(model_spec, train_spec, head, [member]).results[0]
         self._model_spec, self._head = model_spec, head
         self.model_ = build_model(model_spec, head, x.shape[1:])
@@ -193,7 +204,7 @@ class Classifier(ClassifierMixin, _Network):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y: got only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
+                f"y: got only one class ({self.classes_.tolist()[0]!r}); a classifier needs at least 2 classes")
         return self._train(X, codes, len(self.classes_))
 
     def predict_proba(self, X) -> np.ndarray:
@@ -348,16 +359,33 @@ def _layers(hidden) -> tuple:
                 if key not in names:
                     raise SpecError(f"hidden[{i}]: unknown field `{key}`{suggest(str(key), names)}; "
                                     f"fields: {', '.join(names)}")
-            layers.append(LayerSpec(**item))
+            layers.append(_layer(i, **item))
         elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-            layers.append(LayerSpec(units=int(item)))
+            layers.append(_layer(i, units=int(item)))
         elif (isinstance(item, (list, tuple)) and len(item) == 2
               and isinstance(item[0], (int, np.integer)) and not isinstance(item[0], bool)):
-            layers.append(LayerSpec(units=int(item[0]), activation=item[1]))
+            layers.append(_layer(i, units=int(item[0]), activation=item[1]))
         else:
             raise SpecError(f"hidden[{i}]: got {item!r}; expected (units, activation), "
                             f"a dict of LayerSpec fields, a LayerSpec or a number of units")
     return tuple(layers)
+
+
+def _split(x, y, codes, fraction: float, seed: int):
+    """Hold out `fraction` of the rows, stratified by class where every class can be."""
+    if codes is not None and np.bincount(codes).min() >= 2:
+        try:
+            return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=codes)
+        except ValueError:  # too few validation rows to hold every class
+            pass
+    return train_test_split(x, y, test_size=fraction, random_state=seed)
+
+
+def _layer(index: int, **fields) -> LayerSpec:
+    try:
+        return LayerSpec(**fields)
+    except SpecError as exc:
+        raise SpecError(str(exc).replace("model.hidden[]", f"hidden[{index}]")) from None
 
 
 def _integer(name: str, value) -> int:
@@ -396,7 +424,7 @@ def _engine(name: str, model_spec: ModelSpec):
     if reason is None:
         return fleet.train_members
     warnings.warn(f"fleet does not carry this model ({reason}); training with model.fit instead",
-                  stacklevel=3)
+                  stacklevel=4)  # the user's fit() call
     return fit.train_members
 
 

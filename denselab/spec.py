@@ -112,9 +112,9 @@ class LayerSpec:
 
     type: str = "dense"
     units: Union[int, None] = None
-    activation: Union[str, None] = None
+    activation: Union[str, dict, None] = None
     dropout: float = 0.0
-    kernel_initializer: Union[str, None] = None
+    kernel_initializer: Union[str, dict, None] = None
     l1: float = 0.0
     l2: float = 0.0
     rate: Union[float, None] = None
@@ -171,8 +171,8 @@ class ModelSpec:
     """
 
     hidden: tuple = (LayerSpec(units=20, activation="relu"),)
-    output_activation: Union[str, None] = None
-    kernel_initializer: str = "glorot_uniform"
+    output_activation: Union[str, dict, None] = None
+    kernel_initializer: Union[str, dict] = "glorot_uniform"
     input_shape: Union[tuple, None] = None
 
     def __post_init__(self):
@@ -204,13 +204,13 @@ class TrainSpec:
             in data units, before scaling (default off).
     """
 
-    optimizer: str = "adam"
+    optimizer: Union[str, dict] = "adam"
     learning_rate: float = 0.001
     momentum: float = 0.0
     nesterov: bool = False
     epochs: int = 100
     batch_size: int = 32
-    loss: Union[str, None] = None
+    loss: Union[str, dict, None] = None
     patience: Union[int, None] = None
     validation_split: float = 0.0
     noise_sigma: float = 0.0
@@ -219,7 +219,11 @@ class TrainSpec:
     def __post_init__(self):
         from denselab.models import losses, optimizers
 
-        optimizers.check(self.optimizer)
+        name = optimizers.check(self.optimizer)
+        name = name if isinstance(name, str) else name.get("name") if isinstance(name, dict) else None
+        if (self.momentum or self.nesterov) and name not in ("sgd", None):
+            raise SpecError(f"train.momentum / train.nesterov: only `sgd` uses them, the optimizer is "
+                            f"`{name}`; remove them or set `train.optimizer: sgd`")
         if self.loss is not None:
             losses.get(self.loss)
         if self.epochs < 1:
@@ -448,6 +452,10 @@ def _coerce(value, hint, where: str):
         if not isinstance(value, (list, tuple)):
             raise SpecError(f"{where}: expected a list, got `{value}`")
         return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if hint is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise SpecError(f"{where}: expected a name or a mapping, got `{value}`")
     if hint is bool:
         if isinstance(value, bool):
             return value

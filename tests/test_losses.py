@@ -66,7 +66,8 @@ def test_gradient_matches_finite_differences(name):
         for idx in np.ndindex(*y_pred.shape):
             step = np.zeros_like(y_pred)
             step[idx] = h
-            numeric[idx] = (float(total(jnp.asarray(y_pred + step))) - float(total(jnp.asarray(y_pred - step)))) / (2 * h)
+            up, down = float(total(jnp.asarray(y_pred + step))), float(total(jnp.asarray(y_pred - step)))
+            numeric[idx] = (up - down) / (2 * h)
     assert grad.dtype == np.float64
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
     assert np.any(grad != 0)
@@ -75,7 +76,8 @@ def test_gradient_matches_finite_differences(name):
 def test_every_catalogue_loss_trains_iris():
     """One model holding an independent 4-10-3 net per loss (one compile); Adam's update of a
     weight depends only on its own gradient, so each net trains exactly as it would alone.
-    20 epochs, Adam 0.01, batch 16: all reach ≥ 0.96 train accuracy here; we assert > 0.6."""
+    20 epochs, Adam 0.01, batch 15: all reach ≥ 0.95 train accuracy here (Chebyshev, whose
+    gradient reaches one class per row, included); we assert > 0.6."""
     from sklearn.datasets import load_iris
 
     x, codes = load_iris(return_X_y=True)
@@ -88,8 +90,8 @@ def test_every_catalogue_loss_trains_iris():
         keras.layers.Dense(10, activation="relu")(inputs)) for n in names]
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.Adam(0.01), loss={n: losses.function(n) for n in names})
-    model.fit(x, {n: y for n in names}, epochs=20, batch_size=16, verbose=0)
-    accuracy = {n: float(np.mean(p.argmax(1) == codes)) for n, p in zip(names, model.predict(x, verbose=0))}
+    model.fit(x, {n: y for n in names}, epochs=20, batch_size=15, verbose=0)
+    accuracy = {n: float(np.mean(np.asarray(p).argmax(1) == codes)) for n, p in zip(names, model(x))}
     assert all(a > 0.6 for a in accuracy.values()), accuracy
 
 

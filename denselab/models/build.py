@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import keras
 
 from denselab.errors import SpecError
-from denselab.models import activations, losses
+from denselab.models import activations, initializers, losses
 from denselab.spec import LayerSpec, ModelSpec, TrainSpec
 
 
@@ -56,8 +56,10 @@ def head_for(task: str, n_targets: int, model: ModelSpec, train: TrainSpec) -> H
         metric = "accuracy"
     else:
         n_out, default_act, default_loss, metric = n_targets, "linear", "mse", "mse"
-    act = activations.get(model.output_activation) if model.output_activation else default_act
     loss = losses.get(train.loss) if train.loss else default_loss
+    if task == "classification" and losses.output_for(loss):  # one-hot loss: ≥2 columns, its own output
+        n_out, default_act = n_targets, losses.output_for(loss)
+    act = activations.get(model.output_activation) if model.output_activation else default_act
     return Head(task=task, n_outputs=n_out, output_activation=act, loss=loss, metric=metric)
 
 
@@ -82,7 +84,7 @@ def build_model(model: ModelSpec, head: Head, input_shape, name: str = "denselab
             x = keras_layer(x)
     outputs = keras.layers.Dense(
         head.n_outputs, activation=activations.function(head.output_activation),
-        kernel_initializer=model.kernel_initializer, name="output",
+        kernel_initializer=initializers.function(model.kernel_initializer), name="output",
     )(x)
     if head.output_activation == "prelu":
         outputs = keras.layers.PReLU(name="output_prelu")(outputs)
@@ -90,7 +92,7 @@ def build_model(model: ModelSpec, head: Head, input_shape, name: str = "denselab
 
 
 def _layers(spec: LayerSpec, default_init: str, index: int) -> list:
-    init = spec.kernel_initializer or default_init
+    init = initializers.function(spec.kernel_initializer or default_init)
     reg = keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2) if (spec.l1 or spec.l2) else None
     t = spec.type
     act_name = activations.get(spec.activation) if spec.activation else None

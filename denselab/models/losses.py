@@ -32,7 +32,8 @@ replace Keras's `hinge`/`squared_hinge` (margin 1, mean over classes) under thos
 
 `get(spec)` accepts a name (canonical or alias, any case), `{"name": ...}` or a
 callable (returned unchanged; ours map back to their name); `function(spec)` returns
-the per-row callable.
+the per-row callable. A user's callable must itself be per-row (a `keras.losses.Loss`
+instance is not: it returns the batch mean) and may carry an attribute `output`.
 
 Example:
     >>> import numpy as np
@@ -138,7 +139,9 @@ def squared_log(y_true, y_pred):
 
 @_register
 def tanimoto(y_true, y_pred):
-    """Tanimoto loss −Σ σy / (‖σ‖²₂ + ‖y‖²₂ − Σ σy); y_pred is σ(o). In [−1, 0], −1 at σ = y."""
+    """Tanimoto loss −Σ σy / (‖σ‖²₂ + ‖y‖²₂ − Σ σy); y_pred is σ(o).
+
+    In [−1, 0], −1 at σ = y (negative by definition, as in the table)."""
     y, p = _pair(y_true, y_pred)
     dot = ops.sum(p * y, axis=-1)
     denominator = ops.sum(ops.square(p), axis=-1) + ops.sum(ops.square(y), axis=-1) - dot

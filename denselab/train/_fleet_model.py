@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 from keras.src.backend import StatelessScope
+from keras.src.backend.common import global_state
 from keras import initializers
 from keras.src.initializers.random_initializers import RandomInitializer, compute_fans
 
@@ -124,13 +125,23 @@ class FleetModel:
 
 
 def build(model_spec, train_spec, head: Head, input_shape) -> FleetModel:
-    """Build the network and the optimizer once, variables uninitialised (milliseconds)."""
-    with StatelessScope(initialize_variables=False):
-        base = build_model(model_spec, head, input_shape, name="fleet")
-        model = _swap_layers(base)
-    optimizer = optimizers.make(train_spec)
-    with StatelessScope(initialize_variables=False):
-        optimizer.build(model.trainable_variables)
+    """Build the network and the optimizer once, variables uninitialised (milliseconds).
+
+    The variables are taken off Keras's list of variables to initialise later (which
+    the exit of any outer `StatelessScope` would otherwise do, inside our traces):
+    they are never given values; the programs map them to arrays.
+    """
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    before = len(pending)
+    try:
+        with StatelessScope(initialize_variables=False):
+            base = build_model(model_spec, head, input_shape, name="fleet")
+            model = _swap_layers(base)
+        optimizer = optimizers.make(train_spec)
+        with StatelessScope(initialize_variables=False):
+            optimizer.build(model.trainable_variables)
+    finally:
+        del pending[before:]
     t_index = {id(v): i for i, v in enumerate(model.trainable_variables)}
     n_index = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
     slots = [("t", t_index[id(w)]) if id(w) in t_index else ("n", n_index[id(w)]) for w in model.weights]
@@ -175,12 +186,12 @@ def member_arrays(model_spec, train_spec, members) -> dict:
     for member in members:
         spec_m, train_m = apply_hparams(model_spec, train_spec, member.hparams)
         r, a, b = [], [], []
-        for layer in spec_m.hidden:
-            if layer.type == "dropout":
+        for base, layer in zip(model_spec.hidden, spec_m.hidden):  # base: which layers exist
+            if base.type == "dropout":
                 r.append(layer.rate)
-            elif layer.dropout > 0:
+            elif base.dropout > 0:
                 r.append(layer.dropout)
-            if layer.type in REGULARIZED:
+            if base.type in REGULARIZED:
                 a.append(layer.l1)
                 b.append(layer.l2)
         rates.append(r)
@@ -196,18 +207,38 @@ def member_arrays(model_spec, train_spec, members) -> dict:
     }
 
 
-INIT_TAG = 0xFFFFFFFF  # the key word of the initial weights; epochs use their index
+INIT_TAG = 0xFFFFFFFF  # the stream of the initial weights; epoch e uses stream e
+
+
+def _mix(x):
+    """triple32 (C. Wellons' hash-prospector): a uint32 bijection with near-ideal avalanche."""
+    for shift, mult in ((17, 0xED5AD4BB), (11, 0xAC4C1B51), (15, 0x31848BAB)):
+        x = (x ^ (x >> shift)) * np.uint32(mult)
+    return x ^ (x >> 14)
+
+
+def uniform(seed, tag, shape):
+    """Uniform [0, 1) float32 draws of stream `tag` of a member `seed`, counter-based.
+
+    Element i (row-major index) is `mix(mix(i ^ k1) ^ k2)` with keys hashed from
+    (seed, tag): no state, so draws do not depend on how far the fleet is padded or
+    how it is chunked, and a (seed, tag) pair always gives the same numbers. A
+    threefry call site costs ~0.4 s of XLA compilation on CPU; this hash costs
+    nothing to compile and is plenty for shuffles, dropout masks and initial weights.
+    """
+    seed = jnp.asarray(seed).astype(jnp.uint32)
+    tag = jnp.asarray(np.uint32(tag) if isinstance(tag, int) else tag).astype(jnp.uint32)
+    k1 = _mix(_mix(seed ^ np.uint32(0x9E3779B9)) ^ tag)
+    k2 = _mix(k1 ^ np.uint32(0x85EBCA6B))
+    n = int(np.prod(shape))
+    index = jax.lax.iota(jnp.uint32, n).reshape(shape)
+    bits = _mix(_mix(index ^ k1) ^ k2)
+    return (bits >> 8).astype(jnp.float32) * np.float32(2.0 ** -24)
 
 
 def member_key(seed, tag):
-    """A threefry key from a member seed and a tag (a Random123-style stream id, no hashing).
-
-    Deriving keys this way instead of with `fold_in`/`split` keeps the program to
-    one random draw per epoch: each threefry call site costs ~0.3 s of XLA compile
-    on CPU.
-    """
-    tag = np.uint32(tag) if isinstance(tag, int) else jnp.asarray(tag).astype(jnp.uint32)
-    raw = jnp.stack([jnp.asarray(seed).astype(jnp.uint32), jnp.asarray(tag, jnp.uint32)])
+    """A threefry key for Keras initializers this module cannot sample itself."""
+    raw = jnp.stack([jnp.asarray(seed).astype(jnp.uint32), jnp.asarray(np.uint32(tag), jnp.uint32)])
     return jax.random.wrap_key_data(raw, impl="threefry2x32")
 
 
@@ -281,7 +312,7 @@ def init_function(fm: FleetModel):
     """`init(seeds, learning_rates) -> (trainable, non_trainable, optimizer_vars)`, vmapped.
 
     Every variable gets the distribution of its Keras initializer, drawn from one
-    uniform vector per member (key `member_key(seed, INIT_TAG)`): same member seed,
+    uniform vector per member (`uniform(seed, INIT_TAG, ...)`): same member seed,
     same numbers. Initializers this module does not know are called as Keras's own,
     seeded with a key of their own.
     """
@@ -303,7 +334,7 @@ def init_function(fm: FleetModel):
     n_t = len(fm.trainable)
 
     def one(seed, learning_rate):
-        u = jax.random.uniform(member_key(seed, INIT_TAG), (max(total, 1),))
+        u = uniform(seed, INIT_TAG, (max(total, 1),))
         values = []
         for i, (kind, a, b, f) in enumerate(plans):
             if kind == "u":

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from denselab.models import losses
-from denselab.train._fleet_model import FleetModel, init_function, member_context, member_key
+from denselab.train._fleet_model import FleetModel, init_function, member_context, uniform
 
 HISTORY = 5  # loss, metric, val_loss, val_metric, ran (1.0 where the member trained that epoch)
 
@@ -44,7 +44,8 @@ class Program:
         head: output head (loss, metric, binary or not).
         batch_size, epochs, chunk: minibatch rows, total epochs, epochs per chunk call.
         patience: early-stopping patience, or None.
-        flags: dict of booleans `dropout`, `l1`, `l2` (whether any member needs them).
+        flags: dict of booleans `dropout`, `l1`, `l2` (whether any member needs them),
+            `shuffle` (False only in tests: rows in order, as `fit(shuffle=False)`).
     """
 
     def __init__(self, fm: FleetModel, head, batch_size: int, epochs: int, chunk: int,
@@ -97,10 +98,14 @@ class Program:
         x, y, n = data["x_train"], data["y_train"], data["n_train"]
         n_max = x.shape[0]
         steps = -(-n_max // b)
-        draws = jax.random.uniform(member_key(data["seed"], epoch), (n_max + steps * self.dropout_draws,))
+        # One draw per epoch, one block per step: the step's B shuffle keys, then its
+        # dropout uniforms. Element (s, w) depends on its index only, so a member's
+        # draws do not depend on how far the fleet is padded.
+        draws = uniform(data["seed"], epoch, (steps, b + self.dropout_draws))
         position = jnp.arange(n_max)
-        order = jnp.argsort(jnp.where(position < n, draws[:n_max], 2.0))
-        dropout_u = draws[n_max:].reshape(steps, self.dropout_draws)
+        keys = draws[:, :b].reshape(-1)[:n_max]
+        order = jnp.argsort(jnp.where(position < n, keys, 2.0)) if self.flags["shuffle"] else position
+        dropout_u = draws[:, b:]
         order = jnp.concatenate([order, jnp.zeros((steps * b - n_max,), order.dtype)])
         stopped = state["stopped"]
         grad_fn = jax.value_and_grad(self.batch_loss, has_aux=True)

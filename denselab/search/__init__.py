@@ -1,0 +1,24 @@
+"""Hyperparameter search: a space written in the spec, Optuna ask/tell, fleets per structure.
+
+- `space`: searched fields (inline lists and ranges, or a `search:` section of dotted
+  paths) and the grid / random / TPE samplers.
+- `runner.search`: ask → group by structure → one engine call per group → tell; the
+  best configuration is refit and scored once on the test rows.
+- `store`: the results database (Optuna storage, `sqlite:///denselab.db` by default),
+  password masking, recovery of trials left running by a dead process.
+- `compare`: the Nadeau–Bengio corrected resampled t-test and the comparison table.
+
+Example:
+    >>> from denselab.search import search                               # doctest: +SKIP
+    >>> result = search("iris-search", trials=8, out="runs/iris-search")  # doctest: +SKIP
+"""
+
+from denselab.search.compare import TTest, comparison_table, corrected_ttest
+from denselab.search.runner import SearchResult, search, split_hparams
+from denselab.search.space import Param, Space, parse
+from denselab.search.store import DEFAULT_STORAGE, mask_url
+
+__all__ = [
+    "search", "SearchResult", "split_hparams", "parse", "Space", "Param", "corrected_ttest",
+    "comparison_table", "TTest", "mask_url", "DEFAULT_STORAGE",
+]

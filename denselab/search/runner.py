@@ -1,0 +1,537 @@
+"""Search = ask → fleet → tell, in a loop (after `optuna/study/_optimize.py`).
+
+Each round asks Optuna for up to `search.batch` trials, groups them by *structure*
+(the trial's spec with the member hyperparameters `learning_rate`, `dropout`, `l1`,
+`l2` blanked; see `split_hparams`) and trains each group as ONE engine call whose
+members are trials × seeds × folds, each member with its trial's hyperparameters. The
+objective of a trial is k-fold CV on the training rows only; the folds and member
+seeds are those of `cross_validate` (they derive from the spec's seed, the seed
+repetition and the fold), so every trial is scored on the same folds (paired
+scores), a trial's numbers equal `cross_validate` of its spec, and they do not depend
+on which batch or group ran it. The test rows are used once, to score the best
+configuration refit on all training rows.
+
+Owns: the search loop, the trial's stored attributes (`cv`: per-member scores,
+folds, seeds, summary; `history`: per-epoch means over members; `manifest`; `engine`)
+and the refit of the best configuration. Storage and crash recovery: `store.py`;
+the space and samplers: `space.py`; the statistics: `compare.py`.
+
+Example:
+    >>> import denselab.search as s                                          # doctest: +SKIP
+    >>> r = s.search("iris-search", trials=4, storage="sqlite:///demo.db")     # doctest: +SKIP
+    >>> r.best["params"], r.best["cv"]["mean"], r.best["test"]["accuracy"]    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from denselab import seeds
+from denselab.data.prepare import fold_indices, load_dataset
+from denselab.errors import DenselabError, SpecError
+from denselab.models.build import head_for
+from denselab.search import store
+from denselab.search.compare import comparison_table
+from denselab.search.space import Space, parse
+from denselab.spec import Experiment, apply_override, read_yaml
+from denselab.train.engine import HPARAMS, apply_hparams
+from denselab.train.evaluate import Summary, holdout, make_member, run_engine
+from denselab.workflow import manifest
+
+STUDY_ATTR = "denselab"
+TEST_ATTR = "denselab_test"
+HISTORY_POINTS = 200  # at most this many epochs are kept per trial history (evenly spaced)
+_PLACEHOLDER = {"learning_rate": 0.001, "dropout": 0.5, "l1": 0.0, "l2": 0.0}
+
+
+@dataclass
+class SearchResult:
+    """What `search` produced; `results` is what results.json holds."""
+
+    space: Space
+    study: object
+    best: dict
+    results: dict
+    storage: str  # masked
+    new_trials: int = 0
+    engine_calls: int = 0
+    out: Path | None = None
+
+
+@dataclass
+class _Ctx:
+    space: Space
+    study: object
+    dataset: object
+    folds: list  # (seed repetition, fold, train index, held-out index)
+    engine: str | None
+    log: Callable[[str], None]
+    url: str
+    calls: int = 0
+    new: int = 0
+    notes: list = field(default_factory=list)
+
+
+def search(spec, trials: int | None = None, *, storage: str | None = None, out=None,
+           overrides: list[str] | None = None, engine: str | None = None, report: bool = True,
+           log: Callable[[str], None] | None = None) -> SearchResult:
+    """Search the spec's space until `trials` trials are COMPLETE; refit and test the best.
+
+    Args:
+        spec: a YAML spec path, a bundled example name, or the raw dict (with searched
+            fields inline and/or a `search:` section; see `denselab.search.space`).
+        trials: finished trials wanted in the study in total (default `search.trials`);
+            a re-run tops up to this number and never redoes a finished trial.
+        storage: an SQLAlchemy URL (default `sqlite:///denselab.db` here); the Optuna
+            study is named after the spec's `name`.
+        out: report folder (default `runs/<name>-search-<timestamp>/`); must not exist.
+        overrides: `["train.epochs=5", "search.sampler=random", ...]` applied to the spec.
+        engine: `fleet` or `fit`, overriding `evaluate.engine`.
+        report: write report.html, results.json and CSVs (default True).
+        log: callback for one-line progress messages (default: silent).
+    """
+    log = log or (lambda message: None)
+    raw = _raw(spec, overrides)
+    space = parse(raw)
+    exp = space.base
+    wanted = space.trials if trials is None else trials
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+        raise SpecError(f"--trials: got `{trials}`; expected a positive integer")
+    size = space.grid_size()
+    if size is not None and wanted > size:
+        log(f"the grid has {size} point(s); searching all of them instead of {wanted}")
+        wanted = size
+    out_dir = None
+    if report:
+        from datetime import datetime
+
+        from denselab.report.html import check_out_dir
+
+        out_dir = Path(out) if out else Path("runs") / f"{exp.name}-search-{datetime.now():%Y%m%d-%H%M%S}"
+        check_out_dir(out_dir)
+    url = storage or store.DEFAULT_STORAGE
+    ds = load_dataset(exp.data, exp.seed)
+    head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
+    direction = "maximize" if head.metric == "accuracy" else "minimize"
+    study = _open_study(space, url, direction, head.metric)
+    study.sampler = space.make_sampler(len(study.get_trials(deepcopy=False)))
+    store.recover(study, [p.path for p in space.params], url, log)
+    ctx = _Ctx(space, study, ds, _folds(exp, ds), engine, log, url)
+    _loop(ctx, wanted)
+    best = _best(ctx, head.metric)
+    results = summarize(ctx, raw, head.metric, direction, wanted, best)
+    result = SearchResult(space=space, study=study, best=results["best"], results=results,
+                          storage=store.mask_url(url), new_trials=ctx.new, engine_calls=ctx.calls)
+    if report:
+        from denselab.report.search_report import write
+
+        result.out = write(result, out_dir)
+    return result
+
+
+# --- the loop -----------------------------------------------------------------
+
+def _loop(ctx: _Ctx, wanted: int) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    failures = 0
+    while True:
+        complete = len(ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if complete >= wanted:
+            return
+        k = min(ctx.space.batch, wanted - complete)
+        asked = []
+        try:
+            for _ in range(k):
+                trial = ctx.study.ask()
+                try:
+                    store.mark(ctx.study, trial._trial_id)
+                except UpdateFinishedTrialError:  # another worker took it for an orphan
+                    continue
+                asked.append((trial, ctx.space.suggest(trial)))
+            told = _run_batch(ctx, asked)
+        except BaseException:
+            _abandon(ctx, asked)
+            raise
+        failures = failures + 1 if not told else 0
+        if failures >= 3:
+            errors = [t.user_attrs.get("error") for t in ctx.study.get_trials(deepcopy=False)
+                      if t.state == TrialState.FAIL and t.user_attrs.get("error")]
+            raise DenselabError(f"search: three rounds in a row finished no trial; last error: "
+                                f"{errors[-1] if errors else 'unknown'}")
+
+
+def _abandon(ctx: _Ctx, asked: list) -> None:
+    """Interrupted mid-batch: fail the batch's unfinished trials and enqueue them again."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    for trial, params in asked:
+        try:
+            ctx.study.tell(trial, state=TrialState.FAIL)
+        except (UpdateFinishedTrialError, RuntimeError, ValueError):
+            continue
+        except BaseException:  # a second Ctrl-C: the next run's recovery does the rest
+            return
+        ctx.study.enqueue_trial(dict(trial.params or params), user_attrs={store.RETRY_ATTR: trial.number})
+
+
+def _run_batch(ctx: _Ctx, asked: list) -> int:
+    """Train the asked trials, one engine call per structure group; tell each. Returns how many completed."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    groups: dict[str, tuple] = {}
+    for trial, params in asked:
+        trial_exp = ctx.space.experiment(params)
+        base, hp = split_hparams(trial_exp)
+        key = json.dumps([base.to_dict(), sorted(hp)], sort_keys=True, default=str)
+        groups.setdefault(key, (base, []))[1].append((trial, params, hp))
+    completed = 0
+    for base, items in groups.values():
+        try:
+            outcome = _train_group(ctx, base, items)
+        except DenselabError as exc:
+            outcome = {trial.number: str(exc) for trial, _, _ in items}
+        except (ValueError, RuntimeError, FloatingPointError) as exc:
+            outcome = {trial.number: f"{type(exc).__name__}: {exc}" for trial, _, _ in items}
+        for trial, params, _ in items:
+            try:
+                completed += _tell(ctx, trial, params, outcome[trial.number])
+            except UpdateFinishedTrialError:  # failed by another worker that took it for an orphan
+                ctx.log(f"trial {trial.number} was closed by another worker; its result is dropped")
+    return completed
+
+
+def _tell(ctx: _Ctx, trial, params: dict, got) -> int:
+    """Store a trial's attributes and tell Optuna; 1 if it completed."""
+    from optuna.trial import TrialState
+
+    if isinstance(got, str):
+        message = store.scrub(got.splitlines()[0] if got else "error", ctx.url)
+        trial.set_user_attr("error", message[:500])
+        ctx.study.tell(trial, state=TrialState.FAIL)
+        ctx.log(f"trial {trial.number} failed: {message}")
+        return 0
+    for name, value in got["attrs"].items():
+        trial.set_user_attr(name, value)
+    value = got["value"]
+    if not math.isfinite(value):
+        trial.set_user_attr("error", f"the CV mean is {value} (training diverged)")
+        ctx.study.tell(trial, state=TrialState.FAIL)
+        ctx.log(f"trial {trial.number} failed: CV mean {value} (diverged)")
+        return 0
+    ctx.study.tell(trial, value)
+    ctx.new += 1
+    cv = got["attrs"]["cv"]
+    ctx.log(f"trial {trial.number}: {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f}  {_label(params)}")
+    return 1
+
+
+def _train_group(ctx: _Ctx, base: Experiment, items: list) -> dict:
+    ds = ctx.dataset
+    if base.data.scaling != ds.scaling:
+        ds = dataclasses.replace(ds, scaling=base.data.scaling)
+    head = head_for(ds.task, ds.n_targets, base.model, base.train)
+    members = []
+    for trial, _, hp in items:
+        for s, k, tr, va in ctx.folds:
+            members.append(make_member(base, ds, head, tr, ds.x_train[va], ds.y_train[va],
+                                       seed=seeds.derive(base.seed, "member", s, k),
+                                       tag={"trial": trial.number, "fold": k, "seed": s}, hparams=hp))
+    beat = store.Heartbeat(ctx.study, [trial._trial_id for trial, _, _ in items])
+    started = time.perf_counter()
+    result = run_engine(base, head, members, ctx.engine, lambda *a: beat())
+    ctx.calls += 1
+    wall = time.perf_counter() - started
+    per = len(ctx.folds)
+    out = {}
+    info = manifest(base.seed)
+    for i, (trial, _, _) in enumerate(items):
+        rs = result.results[i * per:(i + 1) * per]
+        scores = np.array([r.scores[head.metric] for r in rs], dtype=float)
+        s = Summary.of(scores)
+        cv = {"metric": head.metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95": list(s.ci95),
+              "scores": scores.tolist(), "losses": [float(r.scores["loss"]) for r in rs],
+              "fold": [k for _, k, _, _ in ctx.folds], "seed": [s_ for s_, _, _, _ in ctx.folds],
+              "epochs_run": [int(r.epochs_run) for r in rs]}
+        attrs = {"cv": _finite(cv), "history": compact_history([r.history for r in rs]),
+                 "engine": {"engine": result.engine, "group_trials": len(items), "members": len(members),
+                            "compile_s": round(result.compile_s, 4), "run_s": round(result.run_s, 4),
+                            "wall_s": round(wall, 4), "notes": list(result.notes)},
+                 "manifest": info}
+        out[trial.number] = {"value": s.mean, "attrs": attrs}
+    return out
+
+
+# --- grouping and seeds --------------------------------------------------------
+
+def split_hparams(exp: Experiment) -> tuple[Experiment, dict]:
+    """(structure, member hyperparameters) of a trial's experiment.
+
+    The structure is `exp` with the numeric member hyperparameters blanked; trials
+    with equal structures train in one engine call. A hyperparameter becomes a member
+    override only where `engine.apply_hparams` gives it back exactly (e.g. `dropout`
+    only when every dropout in the model has the same rate); otherwise it stays part
+    of the structure. `apply_hparams(structure, hparams) == exp` always holds.
+    """
+    model, train = exp.model, exp.train
+    candidates = {"learning_rate": train.learning_rate}
+    rates = {layer.rate for layer in model.hidden if layer.type == "dropout"} | \
+        {layer.dropout for layer in model.hidden if layer.type != "dropout" and layer.dropout > 0}
+    if len(rates) == 1:
+        candidates["dropout"] = rates.pop()
+    for name in ("l1", "l2"):
+        values = {getattr(layer, name) for layer in model.hidden
+                  if layer.type in ("dense", "conv2d", "simplernn", "lstm", "gru")}
+        if len(values) == 1:
+            candidates[name] = values.pop()
+    kept = {}
+    for name in HPARAMS:
+        if name not in candidates:
+            continue
+        trial = {**kept, name: candidates[name]}
+        blank = _blank(model, train, trial)
+        if apply_hparams(*blank, trial) == (model, train):
+            kept = trial
+    blank_model, blank_train = _blank(model, train, kept)
+    return exp.replace(model=blank_model, train=blank_train), kept
+
+
+def _blank(model, train, hparams: dict):
+    layers = []
+    for layer in model.hidden:
+        changes = {}
+        if "dropout" in hparams:
+            if layer.type == "dropout":
+                changes["rate"] = _PLACEHOLDER["dropout"]
+            elif layer.dropout > 0:
+                changes["dropout"] = _PLACEHOLDER["dropout"]
+        for name in ("l1", "l2"):
+            if name in hparams and layer.type in ("dense", "conv2d", "simplernn", "lstm", "gru"):
+                changes[name] = _PLACEHOLDER[name]
+        layers.append(dataclasses.replace(layer, **changes) if changes else layer)
+    if "learning_rate" in hparams:
+        train = dataclasses.replace(train, learning_rate=_PLACEHOLDER["learning_rate"])
+    return dataclasses.replace(model, hidden=tuple(layers)), train
+
+
+def _folds(exp: Experiment, ds) -> list:
+    """(seed repetition, fold, train rows, held-out rows): the same for every trial."""
+    ev = exp.evaluate
+    out = []
+    for s in range(ev.seeds):
+        split_seed = seeds.derive(exp.seed, "folds", s)
+        for k, (tr, va) in enumerate(fold_indices(ds.y_train, ev.folds, ev.stratified, ds.task, split_seed)):
+            out.append((s, k, tr, va))
+    return out
+
+
+def compact_history(histories: list[dict]) -> dict:
+    """Per-epoch mean over members of each history key, 5 significant digits, ≤ 200 epochs."""
+    keys = sorted({k for h in histories for k in h})
+    length = max((len(h.get(k, [])) for h in histories for k in keys), default=0)
+    epochs = list(range(1, length + 1))
+    if length > HISTORY_POINTS:
+        epochs = sorted(set(np.linspace(1, length, HISTORY_POINTS).round().astype(int).tolist()))
+    out = {"epoch": epochs}
+    for k in keys:
+        stack = np.full((len(histories), length), np.nan)
+        for i, h in enumerate(histories):
+            v = np.asarray(h.get(k, []), dtype=float)
+            stack[i, :len(v)] = v
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(stack, axis=0)
+        out[k] = [float(f"{mean[e - 1]:.5g}") if math.isfinite(mean[e - 1]) else None for e in epochs]
+    return out
+
+
+# --- study, best, results ------------------------------------------------------
+
+def _open_study(space: Space, url: str, direction: str, metric: str):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = store.open_storage(url)
+    name = space.base.name
+    wanted = {"fingerprint": space.fingerprint(), "metric": metric, "space": space.describe()}
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
+    except Exception as exc:
+        raise DenselabError(f"--storage {store.mask_url(url)}: cannot open study `{name}` "
+                            f"({store.scrub(str(exc).splitlines()[0], url)})") from None
+    have = study.user_attrs.get(STUDY_ATTR)
+    where = f"study `{name}` in {store.mask_url(url)}"
+    if len(study.directions) != 1 or study.direction.name.lower() != direction:
+        raise SpecError(f"{where} {study.direction.name.lower()}s its objective, this spec's {metric} is to "
+                        f"{direction}; give the spec another `name` or use another --storage")
+    if have is None:
+        if study.get_trials(deepcopy=False):
+            raise SpecError(f"{where} already exists and was not made by `denselab search`; "
+                            "give the spec another `name` or use another --storage")
+        study.set_user_attr(STUDY_ATTR, wanted)
+    elif have.get("fingerprint") != wanted["fingerprint"]:
+        raise SpecError(f"{where} was made from a different spec (fields, search space or sampler "
+                        "changed), so its trials are not comparable; give the spec a new `name` or "
+                        "use another --storage")
+    return study
+
+
+def _best(ctx: _Ctx, metric: str) -> dict:
+    from optuna.trial import TrialState
+
+    done = ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        raise DenselabError(f"search: study `{ctx.space.base.name}` has no finished trial")
+    best = ctx.study.best_trial
+    params = dict(best.params)
+    exp = ctx.space.experiment(params)
+    ds = ctx.dataset
+    test = None
+    cached = ctx.study.user_attrs.get(TEST_ATTR)
+    if len(ds.y_test):
+        if isinstance(cached, dict) and cached.get("trial") == best.number:
+            test = cached["scores"]
+        else:
+            if exp.data.scaling != ds.scaling:
+                ds = dataclasses.replace(ds, scaling=exp.data.scaling)
+            final = holdout(exp, ds, engine=ctx.engine)
+            test = {**{k: float(v) for k, v in final.scores.items()}, "n": int(len(ds.y_test))}
+            ctx.study.set_user_attr(TEST_ATTR, {"trial": best.number, "scores": test})
+    cv = best.user_attrs["cv"]
+    return {"trial": best.number, "params": _decoded(ctx.space, params), "cv": cv, "test": test,
+            "history": best.user_attrs.get("history"), "spec_yaml": exp.to_yaml()}
+
+
+def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, best: dict) -> dict:
+    """The results.json contract: best {params, cv, test}, tables {trials, comparison}, manifest."""
+    from optuna.trial import TrialState
+
+    import yaml
+
+    space, study = ctx.space, ctx.study
+    names = _short_names([p.path for p in space.params])
+    maximize = direction == "maximize"
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    rows, best_so_far = [], None
+    for t in trials:
+        cv = t.user_attrs.get("cv") or {}
+        if t.state == TrialState.COMPLETE:
+            v = float(t.value)
+            best_so_far = v if best_so_far is None else (max if maximize else min)(best_so_far, v)
+        row = {"trial": t.number, "state": t.state.name, "mean": cv.get("mean") if t.state == TrialState.COMPLETE else None,
+               "std": cv.get("std"), "n": cv.get("n"),
+               "ci95_low": (cv.get("ci95") or [None, None])[0], "ci95_high": (cv.get("ci95") or [None, None])[1],
+               "best_so_far": best_so_far if t.state == TrialState.COMPLETE else None,
+               "retry_of": t.user_attrs.get(store.RETRY_ATTR), "error": t.user_attrs.get("error")}
+        row.update(_decoded(space, t.params))
+        row["engine"] = (t.user_attrs.get("engine") or {}).get("engine")
+        rows.append(row)
+    complete = sorted([t for t in trials if t.state == TrialState.COMPLETE],
+                      key=lambda t: (-t.value if maximize else t.value, t.number))
+    candidates, seen = [], set()
+    for t in complete:
+        key = json.dumps(t.params, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        cv = t.user_attrs["cv"]
+        order = np.lexsort((cv["fold"], cv["seed"]))
+        params = _decoded(space, t.params)
+        candidates.append({"trial": t.number, "params": params, "scores": np.asarray(cv["scores"])[order],
+                           "label": f"#{t.number} " + ", ".join(f"{names[k]}={_show(v)}" for k, v in params.items())})
+        if len(candidates) >= space.top:
+            break
+    n_train = float(np.mean([len(tr) for _, _, tr, _ in ctx.folds]))
+    n_test = float(np.mean([len(va) for _, _, _, va in ctx.folds]))
+    comparison = comparison_table(candidates, n_train, n_test, maximize)
+    ds = ctx.dataset
+    ev = space.base.evaluate
+    shown_raw = dict(raw)
+    return {
+        "name": space.base.name,
+        "study": space.base.name,
+        "storage": store.mask_url(ctx.url),
+        "task": ds.task,
+        "metric": metric,
+        "direction": direction,
+        "sampler": space.sampler,
+        "space": space.describe(),
+        "objective": {"folds": ev.folds, "seeds": ev.seeds, "members": len(ctx.folds),
+                      "n_train": n_train, "n_test": n_test},
+        "trials": {"wanted": wanted, "complete": len(complete),
+                   "failed": sum(t.state == TrialState.FAIL for t in trials), "new": ctx.new,
+                   "engine_calls": ctx.calls},
+        "best": best,
+        "tables": {"trials": rows, "comparison": comparison.to_dict(orient="records")},
+        "data": {"source": space.base.data.source, "target": ds.target, "rows_train": int(len(ds.y_train)),
+                 "rows_test": int(len(ds.y_test))},
+        "manifest": manifest(space.base.seed),
+        "spec_yaml": yaml.safe_dump(shown_raw, sort_keys=False),
+    }
+
+
+# --- small helpers -------------------------------------------------------------
+
+def _raw(spec, overrides) -> dict:
+    if isinstance(spec, Experiment):
+        raise SpecError("search: pass the spec as a YAML path, an example name or a dict with its "
+                        "searched fields; an Experiment holds one value per field")
+    if isinstance(spec, dict):
+        import copy
+
+        raw = copy.deepcopy(spec)
+    else:
+        raw = read_yaml(spec)
+    for item in overrides or []:
+        apply_override(raw, item)
+    return raw
+
+
+def _decoded(space: Space, params: dict) -> dict:
+    by_path = {p.path: p for p in space.params}
+    return {k: (by_path[k].decode(v) if k in by_path else v) for k, v in params.items()}
+
+
+def _short_names(paths: list) -> dict:
+    short = {p: p.rsplit(".", 1)[-1] for p in paths}
+    counts = {}
+    for s in short.values():
+        counts[s] = counts.get(s, 0) + 1
+    return {p: (s if counts[s] == 1 else p) for p, s in short.items()}
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _label(params: dict) -> str:
+    return ", ".join(f"{k}={_show(v)}" for k, v in params.items())
+
+
+def _finite(d: dict) -> dict:
+    """JSON-safe: NaN/inf → None (Optuna stores user attrs as JSON)."""
+    def fix(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+
+    return {k: fix(v) for k, v in d.items()}
