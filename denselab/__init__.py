@@ -23,11 +23,15 @@ from denselab.workflow import RunResult, run  # noqa: E402
 from denselab.train.evaluate import cross_validate  # noqa: E402
 from denselab.data.prepare import load_dataset  # noqa: E402
 from denselab.trained import TrainedModel, load as load_model  # noqa: E402
+from denselab.estimators import Classifier, Regressor  # noqa: E402
+from denselab.search import SearchResult, search  # noqa: E402  (the function shadows the subpackage name)
+from denselab.studies import run_study  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DataError", "DenselabError", "SpecError", "DataSpec", "EvalSpec", "Experiment",
     "LayerSpec", "ModelSpec", "TrainSpec", "load", "run", "RunResult", "cross_validate",
-    "load_dataset", "TrainedModel", "load_model", "__version__",
+    "load_dataset", "TrainedModel", "load_model", "Classifier", "Regressor", "search",
+    "SearchResult", "run_study", "__version__",
 ]

@@ -136,8 +136,9 @@ class _Network(BaseEstimator):
         state = super().__getstate__()
         if "model_" in state:
             state = dict(state)
-            state["model_"] = _Weights(state["model_"].get_weights(),
-                                       tuple(state["model_"].input_shape[1:]))
+            model = state["model_"]  # weights in get_weights() order
+            state["model_"] = _Weights([np.asarray(v.value) for v in model.weights],
+                                       tuple(model.input_shape[1:]))
         return state
 
     def __setstate__(self, state):

@@ -302,6 +302,8 @@ class Experiment:
         """Build and validate an Experiment from plain data (parsed YAML)."""
         if not isinstance(raw, dict):
             raise SpecError(f"spec: expected a mapping of sections (data, model, train…), got {type(raw).__name__}")
+        if "search" in raw:
+            raise SpecError("search: this spec describes a search; run it with `denselab search SPEC`")
         if "data" not in raw:
             raise SpecError("data: missing section; add `data: {source: FILE_OR_NAME, target: COLUMN}`")
         return _build(cls, raw, "")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-import denselab.search.runner as runner
+from denselab.search import runner
 from denselab.errors import DenselabError, SpecError
 from denselab.search import corrected_ttest, mask_url, parse, search, split_hparams
 from denselab.search.store import open_storage
@@ -184,7 +184,7 @@ def test_rerun_tops_up_and_batching_does_not_change_scores(tmp_path, monkeypatch
 # deterministically after trial 0 is COMPLETE and while trial 1 is RUNNING.
 _CHILD = """
 import sys, time
-import denselab.search.runner as runner
+from denselab.search import runner
 real, calls = runner.run_engine, []
 def slow(*args):
     calls.append(1)
@@ -203,11 +203,11 @@ def test_kill_9_mid_search_then_resume(tmp_path):
     from optuna.trial import TrialState
 
     spec = tmp_path / "kill.yaml"
-    raw = tiny_spec("kill", sampler="grid", batch=1, space={"train.learning_rate": [0.01, 0.02, 0.05, 0.1]})
+    raw = tiny_spec("kill", sampler="grid", batch=1, space={"train.learning_rate": [0.01, 0.03, 0.1]})
     spec.write_text(json.dumps(raw))
     db = f"sqlite:///{tmp_path / 'kill.db'}"
     env = dict(os.environ, KERAS_BACKEND="jax")
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, "search", str(spec), "--trials", "4",
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, "search", str(spec), "--trials", "3",
                              "--storage", db, "--out", str(tmp_path / "never"), "--quiet"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -227,12 +227,12 @@ def test_kill_9_mid_search_then_resume(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert states == ["COMPLETE", "RUNNING"], proc.stderr.read().decode()[-2000:]
-    result = search(str(spec), 4, storage=db, report=False)
+    result = search(str(spec), 3, storage=db, report=False)
     trials = result.study.get_trials(deepcopy=False)
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(done) == 4 and result.new_trials == 3
+    assert len(done) == 3 and result.new_trials == 2
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    assert len({t.params["train.learning_rate"] for t in done}) == 4  # every grid point once, none twice
+    assert len({t.params["train.learning_rate"] for t in done}) == 3  # every grid point once, none twice
     assert trials[1].state == TrialState.FAIL
     redo = [t for t in done if t.user_attrs.get("denselab_retry_of") == 1]
     assert len(redo) == 1 and redo[0].params == trials[1].params
@@ -256,3 +256,26 @@ def test_recover_trial_asked_but_never_marked(tmp_path):
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
     queued = trials[2].system_attrs["fixed_params"]["train.learning_rate"]
     assert queued in (0.01, 0.1) and {"train.learning_rate": queued} != store._grid_params(study.sampler, trials[1])
+
+
+def test_ctrl_c_mid_batch_requeues_the_unfinished_trial(tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
+    real, calls = runner.run_engine, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(runner, "run_engine", interrupted)
+    raw = tiny_spec("ctrlc", sampler="grid", batch=1, space={"train.learning_rate": [0.01, 0.1]})
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        search(raw, 2, storage=db, report=False)
+    monkeypatch.setattr(runner, "run_engine", real)
+    result = search(raw, 2, storage=db, report=False)
+    states = [t.state for t in result.study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE] and result.new_trials == 1
+    assert result.study.trials[2].params == result.study.trials[1].params

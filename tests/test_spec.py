@@ -24,8 +24,12 @@ def test_bundled_examples_all_load():
 
     names = example_names()
     assert {"rocks", "iris", "f1", "workshop-iris-overfit"} <= set(names)
+    from denselab.search import parse
+    from denselab.spec import read_yaml
+
     for name in names:
-        load(name)
+        raw = read_yaml(name)
+        parse(raw) if "search" in raw else load(name)
 
 
 @pytest.mark.parametrize("raw, match", [
@@ -75,6 +79,11 @@ def test_spec_file_errors(tmp_path):
         load(empty)
     with pytest.raises(SpecError, match=r"neither a file nor a bundled example \(did you mean `iris`\?\)"):
         load("irsi")
+
+
+def test_search_spec_given_to_run_says_use_search():
+    with pytest.raises(SpecError, match=r"this spec describes a search; run it with `denselab search"):
+        load("iris-search")
 
 
 def test_public_api_names():

@@ -17,8 +17,8 @@ and the refit of the best configuration. Storage and crash recovery: `store.py`;
 the space and samplers: `space.py`; the statistics: `compare.py`.
 
 Example:
-    >>> import denselab.search as s                                          # doctest: +SKIP
-    >>> r = s.search("iris-search", trials=4, storage="sqlite:///demo.db")     # doctest: +SKIP
+    >>> from denselab.search import search                                  # doctest: +SKIP
+    >>> r = search("iris-search", trials=4, storage="sqlite:///demo.db")      # doctest: +SKIP
     >>> r.best["params"], r.best["cv"]["mean"], r.best["test"]["accuracy"]    # doctest: +SKIP
 """
 
@@ -149,6 +149,12 @@ def _loop(ctx: _Ctx, wanted: int) -> None:
         if complete >= wanted:
             return
         k = min(ctx.space.batch, wanted - complete)
+        if ctx.space.sampler == "grid":  # never re-evaluate a grid point (a failed one included)
+            waiting = len(ctx.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+            k = min(k, waiting + len(ctx.study.sampler._get_unvisited_grid_ids(ctx.study)))
+            if k <= 0:
+                ctx.log(f"the grid is exhausted: {complete} trial(s) complete, the others failed")
+                return
         asked = []
         try:
             for _ in range(k):

@@ -150,7 +150,9 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
     _LAST.clear()
     _LAST.update(timings, total_s=time.perf_counter() - started, groups=len(groups),
                  group_size=len(groups[0]))
-    return EngineResult(results=results, engine="fleet",
+    notes = [f"fleet: {len(members)} members trained in {len(groups)} groups of {len(groups[0])} "
+             f"to fit the memory budget"] if len(groups) > 1 else []
+    return EngineResult(results=results, engine="fleet", notes=notes,
                         compile_s=timings["trace_s"] + timings["compile_s"], run_s=timings["run_s"])
 
 

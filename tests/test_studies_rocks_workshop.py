@@ -1,0 +1,100 @@
+"""The `rocks` and `workshop` studies: quick runs write the contract tables; bad data fails in one line."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from denselab.cli import main
+from denselab.errors import DataError
+from denselab.studies import run_study
+
+LADDER = {"data", "model", "epochs", "accuracy_mean", "accuracy_std", "p_value_vs_best", "ci95_low", "ci95_high"}
+REGRESSION = {"model", "cv_mse_mean", "cv_mse_std", "test_mse", "train_mse"}
+IRIS = {"variant", "train_accuracy", "cv_accuracy_mean", "cv_accuracy_std", "test_accuracy",
+        "prediction_1", "prediction_2"}
+CNN = {"data", "test_accuracy", "epochs", "seconds"}
+
+
+def _saved(out):
+    assert (out / "report.html").is_file()
+    return json.loads((out / "results.json").read_text())
+
+
+def _table_csv(path, rows=90, seed=0):
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 3, rows)
+    frame = pd.DataFrame({"a": kind + rng.normal(0, 0.3, rows), "b": rng.normal(0, 1, rows),
+                          "c": -kind + rng.normal(0, 0.3, rows), "kind": np.array(["x", "y", "z"])[kind]})
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_rocks_quick_writes_the_ladder_for_both_sizes(tmp_path):
+    out = tmp_path / "rocks"
+    results = run_study("rocks", out, quick=True)
+    saved = _saved(out)
+    ladder = saved["tables"]["ladder"]
+    assert LADDER <= set(ladder[0])
+    assert {row["data"] for row in ladder} == {"full", "subset-106"}
+    for label in ("full", "subset-106"):
+        rows = [r for r in ladder if r["data"] == label]
+        best = max(rows, key=lambda r: r["accuracy_mean"])
+        assert best["p_value_vs_best"] == 1.0  # the best against itself; never NaN/null
+        assert all(0.0 <= r["p_value_vs_best"] <= 1.0 for r in rows)
+    sizes = {d["data"]: d["rows_train"] for d in saved["data"]}
+    assert sizes["subset-106"] == 74  # 106 rows, 30 % held out as in the tutorial
+    # paired: every rung of a data set is scored on the same folds
+    folds = pd.DataFrame(saved["tables"]["ladder_folds"])
+    per_rung = folds.groupby(["data", "model"])["fold"].apply(tuple)
+    assert per_rung.groupby(level="data").nunique().eq(1).all()
+    assert results["tables"]["ladder"] == ladder
+    html = (out / "report.html").read_text()
+    assert "ladder_side_by_side" in html and "Pair plot" in html
+
+
+def test_rocks_runs_on_a_user_csv(tmp_path):
+    path = tmp_path / "mine.csv"
+    _table_csv(path)
+    out = tmp_path / "mine"
+    assert main(["study", "rocks", "--data", str(path), "--target", "kind", "--quick", "--quiet",
+                 "--out", str(out)]) == 0
+    saved = _saved(out)
+    ladder = saved["tables"]["ladder"]
+    assert {row["data"] for row in ladder} == {"full"}  # the 106-row subset is for the bundled table only
+    assert saved["data"][0]["classes"] == ["x", "y", "z"]
+    assert max(r["p_value_vs_best"] for r in ladder) == 1.0
+
+
+def test_rocks_bad_data_is_one_line_data_error(tmp_path, capsys):
+    frame = _table_csv(tmp_path / "ok.csv", rows=30)
+    frame.loc[3, "b"] = np.nan
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    assert main(["study", "rocks", "--data", str(tmp_path / "holes.csv"), "--target", "kind",
+                 "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "missing values" in err and "data.missing" in err
+    assert main(["study", "rocks", "--data", str(tmp_path / "nope.csv"), "--target", "kind",
+                 "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no file" in err
+    with pytest.raises(DataError, match="--target"):
+        run_study("rocks", tmp_path / "c", data=str(tmp_path / "ok.csv"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_workshop_quick_writes_its_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))  # MNIST absent: the report says how to get it
+    out = tmp_path / "workshop"
+    run_study("workshop", out, quick=True)
+    tables = _saved(out)["tables"]
+    assert REGRESSION <= set(tables["regression"][0]) and len(tables["regression"]) == 2
+    assert IRIS <= set(tables["iris"][0]) and len(tables["iris"]) == 4
+    assert {r["prediction_1"] for r in tables["iris"]} <= {0, 1, 2}
+    assert CNN <= set(tables["cnn"][0]) and [r["data"] for r in tables["cnn"]] == ["digits (8×8)"]
+    html = (out / "report.html").read_text()
+    assert html.count("Diagnosis:") == 6  # 2 regression nets + 4 iris variants
+    assert "mnist.load_data()" in html
+    with pytest.raises(DataError, match="workshop"):
+        run_study("workshop", tmp_path / "x", data="file.csv", target="y")
