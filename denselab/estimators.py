@@ -23,7 +23,7 @@ Example:
     >>> from sklearn.preprocessing import StandardScaler
     >>> from denselab.estimators import Classifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = make_pipeline(StandardScaler(), Classifier(epochs=5)).fit(X, y)
+    >>> clf = make_pipeline(StandardScaler(), Classifier(epochs=20, batch_size=30)).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
 """
@@ -189,8 +189,8 @@ class Classifier(ClassifierMixin, _Network):
 
     Example:
         >>> import numpy as np
-        >>> X = np.array([[0.0], [0.1], [0.9], [1.0]] * 10)
-        >>> y = np.array(["no", "no", "yes", "yes"] * 10)
+        >>> X = np.array([[0.0], [0.1], [0.9], [1.0]] * 8)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 8)
         >>> clf = Classifier(epochs=20, learning_rate=0.05).fit(X, y)
         >>> clf.predict([[0.0], [1.0]]).tolist()
         ['no', 'yes']
@@ -255,7 +255,7 @@ class Regressor(RegressorMixin, _Network):
 
     Example:
         >>> import numpy as np
-        >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
+        >>> X = np.linspace(-1, 1, 256).reshape(-1, 1)
         >>> reg = Regressor(epochs=30, learning_rate=0.01).fit(X, 2 * X[:, 0])
         >>> reg.predict(X[:2]).shape
         (2,)

@@ -20,29 +20,29 @@ from denselab.estimators import Classifier, Regressor
 # check_estimator fits ~50 networks per estimator on a handful of data shapes. JAX's
 # persistent compilation cache loads a program compiled before (the same network on
 # the same shapes) in milliseconds instead of compiling it again; it is a
-# process-wide setting that must be made before the first compilation, so the checks
-# run in a process of their own (single-threaded XLA, to share the two cores
-# fairly), started when this module starts, while the other tests run here.
+# process-wide setting that must be made before the first compilation, so each
+# estimator's checks run in a process of their own (single-threaded XLA, so that
+# three processes share two cores fairly), started when this module starts, while
+# the other tests run here.
 CHECK = textwrap.dedent("""
-    import json, time, warnings
+    import json, sys, time, warnings
     from sklearn.utils.estimator_checks import check_estimator
-    from denselab.estimators import Classifier, Regressor
+    import denselab.estimators
 
     warnings.simplefilter("ignore")
-    for kind in (Classifier, Regressor):
-        # Full-batch steps (batch_size above every check's row count: one compiled
-        # step shape per fit) at a high rate, enough for check_classifiers_train's
-        # accuracy > 0.83 on blobs and check_regressors_train's R^2 > 0.5.
-        started = time.perf_counter()
-        results = check_estimator(kind(epochs=40, learning_rate=0.05, batch_size=1024),
-                                  on_skip=None, on_fail=None)
-        failed = {r["check_name"]: repr(r["exception"])[:500]
-                  for r in results if r["status"] == "failed"}
-        print("RESULT " + json.dumps({"kind": kind.__name__, "checks": len(results),
-                                      "failed": failed,
-                                      "seconds": round(time.perf_counter() - started, 1)}),
-              flush=True)
+    kind = getattr(denselab.estimators, sys.argv[1])
+    # Full-batch steps (batch_size above every check's row count: one compiled step
+    # shape per fit) at a high rate, enough for check_classifiers_train's accuracy
+    # > 0.83 on blobs and check_regressors_train's R^2 > 0.5.
+    started = time.perf_counter()
+    results = check_estimator(kind(epochs=40, learning_rate=0.05, batch_size=1024),
+                              on_skip=None, on_fail=None)
+    failed = {r["check_name"]: repr(r["exception"])[:500]
+              for r in results if r["status"] == "failed"}
+    print("RESULT " + json.dumps({"checks": len(results), "failed": failed,
+                                  "seconds": round(time.perf_counter() - started, 1)}))
 """)
+KINDS = ("Classifier", "Regressor")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,23 +57,14 @@ def estimator_checks(request, tmp_path_factory):
            "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    proc = subprocess.Popen([sys.executable, "-c", CHECK], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    outcome = {}
-
-    def results():
-        if not outcome:
-            output, _ = proc.communicate(timeout=400)
-            outcome["output"] = output
-            outcome["results"] = {r["kind"]: r for r in (
-                json.loads(line[len("RESULT "):]) for line in output.splitlines()
-                if line.startswith("RESULT "))}
-        return outcome
-
-    yield results
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    procs = {kind: subprocess.Popen([sys.executable, "-c", CHECK, kind], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for kind in KINDS}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.fixture(scope="module")
@@ -181,11 +172,12 @@ def test_docstring_examples_run():
     assert result.failed == 0 and result.attempted >= 6
 
 
-@pytest.mark.parametrize("kind", ["Classifier", "Regressor"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_check_estimator_passes(estimator_checks, kind):
     """scikit-learn's whole estimator check suite, with no expected failures."""
-    outcome = estimator_checks()
-    result = outcome["results"].get(kind)
-    assert result is not None, outcome["output"][-3000:]
+    output, _ = estimator_checks[kind].communicate(timeout=400)
+    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    assert lines, output[-3000:]
+    result = json.loads(lines[-1][len("RESULT "):])
     assert result["failed"] == {}
-    assert result["checks"] > 40  # (sample-weight checks do not apply: fit takes no weights)
+    assert result["checks"] > 40  # (the sample-weight checks do not apply: fit takes no weights)

@@ -54,19 +54,19 @@ def _members(head, sizes, seed=0, hparams=None, val=False, features=4, classes=3
 # --- the fleet and model.fit reach the same accuracy ----------------------------------
 
 def test_cross_validation_accuracy_matches_fit():
-    """iris, 5-fold CV × 2 seeds (10 members per engine): Welch's t-test of the per-member
+    """iris, 4-fold CV × 2 seeds (8 members per engine): Welch's t-test of the per-member
     accuracies must not reject equal means at p = 0.01, and the means must lie within
     2 pooled standard errors + 0.03 of each other."""
     exp = Experiment(data=DataSpec(source="iris"),
                      model=ModelSpec(hidden=(LayerSpec(units=10),)),
-                     train=TrainSpec(epochs=30, batch_size=16, learning_rate=0.01),
-                     evaluate=EvalSpec(folds=5, seeds=2))
+                     train=TrainSpec(epochs=25, batch_size=16, learning_rate=0.01),
+                     evaluate=EvalSpec(folds=4, seeds=2))
     ds = load_dataset(exp.data, exp.seed)
     a = evaluate.cross_validate(exp, ds, engine="fleet")
     b = evaluate.cross_validate(exp, ds, engine="fit")
     assert a.engine == "fleet" and b.engine == "fit"
-    assert len(a.scores) == len(b.scores) == 10
-    se = np.sqrt(a.scores.var(ddof=1) / 10 + b.scores.var(ddof=1) / 10)
+    assert len(a.scores) == len(b.scores) == 8
+    se = np.sqrt(a.scores.var(ddof=1) / 8 + b.scores.var(ddof=1) / 8)
     assert abs(a.summary.mean - b.summary.mean) < 2 * se + 0.03, (a.scores, b.scores)
     if se > 0:
         assert stats.ttest_ind(a.scores, b.scores, equal_var=False).pvalue > 0.01
@@ -201,7 +201,7 @@ def test_members_split_into_groups_when_memory_is_short(monkeypatch):
 @pytest.mark.parametrize("hidden,input_shape", [
     ((LayerSpec(type="conv2d", filters=2, kernel_size=3), LayerSpec(type="maxpool2d"),
       LayerSpec(type="flatten"), LayerSpec(units=4, dropout=0.2)), (4, 4, 1)),
-    ((LayerSpec(type="gru", units=3, return_sequences=True), LayerSpec(type="lstm", units=3)), (4, 4)),
+    ((LayerSpec(type="lstm", units=3),), (4, 4)),  # GRU and SimpleRNN take the same path
 ])
 def test_conv_and_recurrent_layers(hidden, input_shape):
     spec = ModelSpec(hidden=hidden, input_shape=input_shape)

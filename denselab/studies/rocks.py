@@ -143,6 +143,9 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
         "spec_yaml": base.to_yaml(),
         "manifest": manifest(seed),
     }
+    numeric = [c for c in ds.raw_features if c not in ds.categories]
+    if len(numeric) >= 2:  # the heat map's numbers
+        frames["correlation"] = ds.train_frame[numeric].corr(method="pearson").reset_index(names="feature")
     sections = _sections(results, frames, datasets, quick)
     results["timing"] = {"wall_s": time.perf_counter() - started}
     results["tables"] = {name: f.to_dict(orient="records") for name, f in frames.items()}
@@ -210,8 +213,8 @@ def _percent(mean, std) -> str:
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
     """The columns one data set's table shows on the page."""
-    cols = ["rung", "model", "epochs", "accuracy_mean", "accuracy_std", "ci95_low", "ci95_high",
-            "diff_vs_best", "p_value_vs_best", "differs_from_best", "seconds"]
+    cols = ["model", "epochs", "accuracy_mean", "accuracy_std", "ci95_low", "ci95_high", "p_value_vs_best",
+            "seconds"]
     return table[cols].reset_index(drop=True)
 
 
@@ -236,12 +239,15 @@ def _safe(label: str) -> str:
 
 def _verdict(part: pd.DataFrame) -> str:
     best = part[part["is_best"]].iloc[0]
-    tied = part[~part["is_best"] & ~part["differs_from_best"]]["model"].tolist()
+    others = len(part) - 1
     worse = part[part["differs_from_best"]]["model"].tolist()
-    return (f"Best: {best['model']} ({_percent(best['accuracy_mean'], best['accuracy_std'])}). "
-            f"{len(worse)} rung(s) are worse at the {ALPHA:.0%} level"
-            f"{': ' + ', '.join(worse) if worse else ''}; {len(tied)} cannot be told apart from the best"
-            f"{': ' + ', '.join(tied) if tied else ''}. Mean fold-to-fold std: "
+    if not worse:
+        tested = f"none of the {others} other rung(s) is significantly worse (p ≥ {ALPHA} for all)"
+    else:
+        tested = (f"{len(worse)} of the {others} other rung(s) are significantly worse (p < {ALPHA}): "
+                  f"{', '.join(worse)}; the rest cannot be told apart from it")
+    return (f"Best: {best['model']}, accuracy {100 * best['accuracy_mean']:.2f}% (std "
+            f"{100 * best['accuracy_std']:.2f}%); {tested}. Mean fold-to-fold std: "
             f"{100 * part['accuracy_std'].mean():.1f} points.")
 
 
@@ -260,8 +266,8 @@ def _sections(results, frames, datasets, quick) -> list:
         f"the best when p < {ALPHA}. {sizes}. Features are standardised on each fold's training rows (the "
         f"tutorial used raw oxides); std is the sample std over folds (the tutorial printed numpy's "
         f"population std).{quick_note}\n\n"
-        "The tutorial's column is what it printed on its 106 samples; some of its code cells were lost in "
-        "the PDF's extraction, so rungs 6–10 are rebuilt from the visible layer lines."
+        "The tutorial's column is what it printed for its 106 samples (74 of them in its CV); some of its "
+        "code cells were lost in the PDF's extraction, so rungs 6–10 are rebuilt from the visible layer lines."
     )
     sections = [Section("The ladder, side by side", intro, tables=["ladder_side_by_side"])]
     for label, d, _ in datasets:
@@ -275,7 +281,8 @@ def _sections(results, frames, datasets, quick) -> list:
             tables=[name],
         ))
     if len(datasets) > 1:
-        sections.append(Section("What the data size changes", _size_text(ladder, [d[0] for d in datasets])))
+        text = _size_text(ladder, [d[0] for d in datasets], ev["folds"])
+        sections.append(Section("What the data size changes", text))
     ds = datasets[0][1]
     numeric = [c for c in ds.raw_features if c not in ds.categories]
     if len(numeric) >= 2:
@@ -283,14 +290,15 @@ def _sections(results, frames, datasets, quick) -> list:
         sections.append(Section(
             "The data",
             f"Pair plot of the {len(ds.y_train)} training rows of the {datasets[0][0]} data (KDE on the "
-            "diagonal) and the Pearson correlation of the features, as the tutorial drew them.",
+            "diagonal) and the Pearson correlation of the features (table `correlation` in results.json), as "
+            "the tutorial drew them.",
             figures=[plots.pairplot(frame[numeric + [ds.target]].astype({ds.target: str}), ds.target),
                      plots.correlation(frame[numeric])],
         ))
     return sections
 
 
-def _size_text(ladder: pd.DataFrame, labels: list) -> str:
+def _size_text(ladder: pd.DataFrame, labels: list, folds: int) -> str:
     parts = []
     for label in labels:
         part = ladder[ladder["data"] == label]
@@ -298,12 +306,16 @@ def _size_text(ladder: pd.DataFrame, labels: list) -> str:
         parts.append(f"{label}: best {best['model']} at {100 * best['accuracy_mean']:.1f}%, "
                      f"{int(part['differs_from_best'].sum())} of {len(part) - 1} other rungs significantly worse, "
                      f"mean std {100 * part['accuracy_std'].mean():.1f} points")
-    small = ladder[ladder["data"] == labels[-1]]
+    small, full = (ladder[ladder["data"] == label] for label in (labels[-1], labels[0]))
     tied = int((~small["differs_from_best"] & ~small["is_best"]).sum())
     noise = (f"On the small set {tied} of {len(small) - 1} rungs cannot be told apart from its best: "
              "differences of the size the tutorial reads as progress are within that noise. "
              if tied > (len(small) - 1) / 2 else "")
-    return ("; ".join(parts) + ". With a handful of rows per fold, one misclassified sample moves a fold's "
-            "accuracy by 10 points or more, so fold scores scatter widely and the corrected t-test needs large "
-            f"differences to call a rung worse. {noise}Rankings on the small set are fragile; the full table "
-            "measures the same ladder far more precisely.")
+    if not full["differs_from_best"].any():
+        noise += ("On the full table no rung is significantly worse than the best either: on these data the "
+                  "architecture matters far less than the tutorial's step-by-step numbers suggest. ")
+    per_fold = small["rows_cv"].iloc[0] / folds
+    return ("; ".join(parts) + f". With about {per_fold:.0f} rows per held-out fold, one misclassified sample "
+            f"moves a fold's accuracy by {100 / per_fold:.0f} points, so fold scores scatter widely and the "
+            f"corrected t-test needs large differences to call a rung worse. {noise}Rankings on the small set are "
+            "fragile; the full table measures the same ladder far more precisely.")

@@ -165,12 +165,12 @@ def _regression(quick, seed, progress):
                  "with what the fixed net shows the data allow, it is.")
     else:
         bias = "The two nets fit the training rows about equally well in this run."
-    text = (f"The workshop's regression (`{REGRESSION[0][1]}`): 2 inputs, {len(runs[REGRESSION[0][1]].dataset.y_train)} "
-            f"training rows, Adagrad 0.1, batch 10, MSE loss. The baseline (predicting the mean) has MSE "
-            f"{given['baseline_mse']:.3g}. As given, the net reaches training MSE {given['train_mse']:.3g} and test MSE "
-            f"{given['test_mse']:.3g}; with more capacity (`{REGRESSION[1][1]}`) training MSE is "
-            f"{fixed['train_mse']:.3g} and test MSE {fixed['test_mse']:.3g}, "
-            f"a ratio of {_ratio(given['test_mse'], fixed['test_mse'])}. {bias}")
+    rows_train = len(runs[REGRESSION[0][1]].dataset.y_train)
+    text = (f"The workshop's regression (`{REGRESSION[0][1]}`): 2 inputs, {rows_train} training rows, Adagrad 0.1, "
+            f"batch 10, MSE loss. The baseline (predicting the mean) has MSE {given['baseline_mse']:.3g}. As given, "
+            f"the net reaches training MSE {given['train_mse']:.3g} and test MSE {given['test_mse']:.3g}; with more "
+            f"capacity (`{REGRESSION[1][1]}`) training MSE is {fixed['train_mse']:.3g} and test MSE "
+            f"{fixed['test_mse']:.3g}, a ratio of {_ratio(given['test_mse'], fixed['test_mse'])}. {bias}")
     sections = [Section("1 · Regression: underfitting and its fix", text, tables=["regression"])]
     for label, name in REGRESSION:
         r = runs[name]
@@ -209,7 +209,8 @@ def _iris(quick, seed, progress):
         sections.append(Section(
             f"Iris {label}",
             f"Diagnosis: {_diagnosis(r)}\n\nThe {val_label} loss (mean over members) reaches "
-            f"{row['val_loss_min']:.3g} at its lowest and ends at {row['val_loss_final']:.3g}. New flowers [6.4, 3.2, 4.5, 1.5] and [5.8, 3.1, 5.0, 1.7] → "
+            f"{row['val_loss_min']:.3g} at its lowest and ends at {row['val_loss_final']:.3g}. New flowers "
+            f"[6.4, 3.2, 4.5, 1.5] and [5.8, 3.1, 5.0, 1.7] → "
             f"classes {row['prediction_1']} and {row['prediction_2']} (the workshop expects {EXPECTED[0]} and "
             f"{EXPECTED[1]}).",
             figures=[plots.curves(r.cv.histories, r.cv.metric, val_label=val_label)],
@@ -260,9 +261,9 @@ def _cnn(quick, seed, progress):
                       "keras.datasets.mnist.load_data()\"` (it saves ~/.keras/datasets/mnist.npz, 11 MB), or copy "
                       "that file there, then run the study again.")
     d = rows[0]
-    text = (f"The workshop's MNIST network on the bundled 8×8 digits: BatchNorm → Conv2D 4@5×5 relu → MaxPool 2 → "
-            f"Conv2D 16@5×5 relu → MaxPool 2 → Flatten → Dense 100 relu → Dropout 0.4 → softmax 10, with 'same' "
-            f"padding so the 8×8 image shrinks to 4×4 and 2×2. Trained on {d['train_rows']} images with "
+    text = ("The workshop's MNIST network on the bundled 8×8 digits: BatchNorm → Conv2D 4@5×5 relu → "
+            "MaxPool 2 → Conv2D 16@5×5 relu → MaxPool 2 → Flatten → Dense 100 relu → Dropout 0.4 → softmax 10, "
+            f"with 'same' padding so the 8×8 image shrinks to 4×4 and 2×2. Trained on {d['train_rows']} images with "
             f"{d['optimizer']} {d['learning_rate']}, batch {d['batch_size']}, {d['epochs']} epochs (the workshop's "
             f"Adagrad/5 epochs is for 60 000 images), it scores test accuracy {d['test_accuracy']:.4f} on "
             f"{d['test_rows']} held-out images in {d['seconds']:.0f} s. One network, no cross-validation: the "
