@@ -326,9 +326,22 @@ def load(path_or_name: str | Path, overrides: list[str] | None = None) -> Experi
         >>> load("iris", ["train.epochs=5"]).train.epochs
         5
     """
-    raw = read_yaml(path_or_name)
-    for item in overrides or []:
-        apply_override(raw, item)
+    return with_overrides(read_yaml(path_or_name), overrides)
+
+
+def with_overrides(raw: dict, overrides: list[str] | None) -> Experiment:
+    """The Experiment of `raw` with `--set` overrides applied on top of its defaults.
+
+    Overrides reach fields the file leaves at their defaults (e.g. `model.hidden[0].units`
+    of the default network), because they are applied to the full, defaulted spec.
+    """
+    if overrides:
+        try:
+            raw = Experiment.from_dict(raw).to_dict()
+        except SpecError:
+            raw = dict(raw)  # an override may be what fixes it
+        for item in overrides:
+            apply_override(raw, item)
     return Experiment.from_dict(raw)
 
 
@@ -497,5 +510,5 @@ def _choice(field_name: str, value, valid) -> None:
 
 __all__ = [
     "DataSpec", "LayerSpec", "ModelSpec", "TrainSpec", "EvalSpec", "Experiment",
-    "load", "read_yaml", "apply_override", "example_names",
+    "load", "read_yaml", "apply_override", "with_overrides", "example_names",
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from denselab.data.prepare import Dataset, load_dataset
-from denselab.spec import Experiment, load
+from denselab.spec import Experiment, load, with_overrides
 from denselab.trained import TrainedModel
 from denselab.train.evaluate import CVResult, Holdout, cross_validate, holdout
 
@@ -40,21 +40,9 @@ class RunResult:
 def resolve(experiment, overrides: list[str] | None = None) -> Experiment:
     """An Experiment from an Experiment, a dict, a spec path or a bundled example name."""
     if isinstance(experiment, Experiment):
-        if overrides:
-            from denselab.spec import apply_override
-
-            raw = experiment.to_dict()
-            for item in overrides:
-                apply_override(raw, item)
-            return Experiment.from_dict(raw)
-        return experiment
+        return with_overrides(experiment.to_dict(), overrides) if overrides else experiment
     if isinstance(experiment, dict):
-        from denselab.spec import apply_override
-
-        raw = dict(experiment)
-        for item in overrides or []:
-            apply_override(raw, item)
-        return Experiment.from_dict(raw)
+        return with_overrides(dict(experiment), overrides)
     return load(experiment, overrides)
 
 

@@ -99,6 +99,24 @@ def test_single_member_matches_fit_weights(monkeypatch):
     assert result.scores == pytest.approx(want, rel=1e-4)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adadelta", "adagrad", "rmsprop", "nadam"])
+def test_every_optimizer_matches_fit_after_one_epoch(monkeypatch, optimizer):
+    """Each optimizer class steps exactly as Keras's fit does (rows in order, 2 steps)."""
+    monkeypatch.setattr(fleet, "_shuffle", False)
+    spec = ModelSpec(hidden=(LayerSpec(units=5),))
+    train = TrainSpec(optimizer=optimizer, epochs=1, batch_size=16, learning_rate=0.05,
+                      momentum=0.9 if optimizer == "sgd" else 0.0, nesterov=optimizer == "sgd")
+    head = head_for("classification", 3, spec, train)
+    member = _members(head, [30])[0]
+    start = fleet.initial_weights(spec, train, head, [member])[0]
+    result = fleet.train_members(spec, train, head, [member]).results[0]
+    model = fit.compile_model(build_model(spec, head, 4), train, head)
+    model.set_weights(start)
+    model.fit(member.x_train, member.y_train, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    for got, want in zip(result.weights, model.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 # --- members: own hyperparameters, own rows, one program ---------------------------
 
 def test_hyperparameters_are_data_in_one_program():

@@ -23,7 +23,7 @@ Example:
     >>> from denselab.studies import workshop
     >>> results = workshop.run("runs/workshop-quick", quick=True)   # doctest: +SKIP
     >>> sorted(results["tables"])                                   # doctest: +SKIP
-    ['cnn', 'cnn_confusion', 'iris', 'regression']
+    ['cnn', 'cnn_confusion', 'iris', 'iris_by_variant', 'regression']
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from denselab.data.prepare import Dataset, load_dataset
 from denselab.errors import DataError
@@ -108,17 +109,23 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     sections += reg_sections
     iris_rows, iris_sections, iris_specs = _iris(quick, seed, progress)
     frames["iris"] = pd.DataFrame(iris_rows)
+    # the same numbers with one column per variant: eleven measures side by side fit the page
+    frames["iris_by_variant"] = frames["iris"].set_index("variant").T.rename_axis("measure")
     sections += iris_sections
-    cnn_rows, cnn_sections, confusion = _cnn(quick, seed, progress)
+    cnn_rows, cnn_sections, confusion, cnn_specs = _cnn(quick, seed, progress)
     frames["cnn"] = pd.DataFrame(cnn_rows)
     frames["cnn_confusion"] = confusion
     sections += cnn_sections
 
     results["specs"] = {"regression": {name: r.experiment.to_dict() for name, r in reg_runs.items()},
-                        "iris": iris_specs}
+                        "iris": iris_specs, "cnn": cnn_specs}
+    shown = (list(results["specs"]["regression"].values()) + [v["experiment"] for v in iris_specs.values()]
+             + list(cnn_specs.values()))
+    results["spec_yaml"] = "\n---\n".join(yaml.safe_dump(e, sort_keys=False) for e in shown)
     results["manifest"] = manifest(seed)
     results["timing"] = {"wall_s": time.perf_counter() - started}
-    results["tables"] = {name: f.to_dict(orient="records") for name, f in frames.items()}
+    results["tables"] = {name: (f if isinstance(f.index, pd.RangeIndex) else f.reset_index()).to_dict(orient="records")
+                         for name, f in frames.items()}
     write_report(Path(out), "denselab study · workshop: underfitting, overfitting, a CNN", sections, results, frames)
     return results
 
@@ -217,13 +224,18 @@ def _iris(quick, seed, progress):
         ))
     frame = pd.DataFrame(rows)
     agree = [f"{row['variant']}: {row['prediction_1']}, {row['prediction_2']}" for row in rows]
+    rises = ", ".join(f"{r['variant']} {r['val_loss_final'] / r['val_loss_min']:.2g}×" for r in rows)
     text = (f"Iris as the workshop splits it (120 training + 30 test rows), a 1000-500-70 relu net with Adagrad "
             f"0.01, batch 10, {rows[0]['epochs']} epochs (the workshop ran 2000), then its three remedies. "
             f"Gap = training − CV accuracy; the overfit net's is {100 * rows[0]['gap']:.1f} points, the remedies' "
-            f"{', '.join(f'{100 * g:.1f}' for g in frame['gap'][1:])}. Predictions for the two new flowers "
+            f"{', '.join(f'{100 * g:.1f}' for g in frame['gap'][1:])} (the diagnosis calls a gap above "
+            f"{100 * diagnosis.OVERFIT_ACCURACY_GAP:.0f} points overfitting). The held-out loss shows more than the "
+            f"accuracy: its final value over its lowest is {rises}; a held-out loss that climbs back while the "
+            "training loss keeps falling is the workshop's sign of overfitting (learning curves below). "
+            f"Predictions for the two new flowers "
             f"(expected {EXPECTED[0]} and {EXPECTED[1]}): {'; '.join(agree)}. The second flower lies on the "
             "versicolor/virginica border (petal 5.0 × 1.7 cm), so a network may honestly call it either.")
-    sections.insert(0, Section("2 · Iris: overfitting and three remedies", text, tables=["iris"]))
+    sections.insert(0, Section("2 · Iris: overfitting and three remedies", text, tables=["iris_by_variant"]))
     return rows, sections, specs
 
 
@@ -238,6 +250,7 @@ def _cnn_experiment(source: str, target: str, train: dict, quick: bool, input_sh
 def _cnn(quick, seed, progress):
     rows, sections = [], []
     exp = _cnn_experiment("digits", "digit", CNN_TRAIN, quick, (8, 8, 1)).replace(seed=seed)
+    specs = {"digits": exp.to_dict()}
     ds = load_dataset(exp.data, seed)
     row, h = _train_cnn("digits (8×8)", exp, ds, progress)
     rows.append(row)
@@ -250,6 +263,7 @@ def _cnn(quick, seed, progress):
     if mnist_path.exists():
         mexp = _cnn_experiment("mnist", "digit", MNIST_TRAIN, quick, (28, 28, 1)).replace(seed=seed)
         mrow, mh = _train_cnn("MNIST (28×28)", mexp, _mnist(mnist_path, quick), progress)
+        specs["mnist"] = mexp.to_dict()
         rows.append(mrow)
         figures.append(plots.curves([mh.history], "accuracy", val_label="test rows"))
         mnist_text = (f"MNIST from `{mnist_path}` with the workshop's own settings (Adagrad 0.01, batch 100, "
@@ -270,7 +284,7 @@ def _cnn(quick, seed, progress):
             f"learning curve's validation line is the test rows, as in the workshop's `validation_data`. Engine: "
             f"{d['engine']} (the fleet's batch normalisation does not yet take a 1-channel image).\n\n{mnist_text}")
     sections.append(Section("3 · A convolutional network on digits", text, figures=figures, tables=["cnn"]))
-    return rows, sections, confusion
+    return rows, sections, confusion, specs
 
 
 def _train_cnn(label, exp, ds, progress):

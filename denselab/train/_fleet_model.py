@@ -138,7 +138,11 @@ def build(model_spec, train_spec, head: Head, input_shape) -> FleetModel:
             base = build_model(model_spec, head, input_shape, name="fleet")
             model = _swap_layers(base)
         optimizer = optimizers.make(train_spec)
-        with StatelessScope(initialize_variables=False):
+        try:
+            with StatelessScope(initialize_variables=False):
+                optimizer.build(model.trainable_variables)
+        except ValueError:  # Nadam creates a variable from a value, refused in a stateless scope
+            optimizer = optimizers.make(train_spec)
             optimizer.build(model.trainable_variables)
     finally:
         del pending[before:]
