@@ -106,10 +106,9 @@ class _Network(BaseEstimator):
         seed = _seed(self.random_state)
         x = np.asarray(X, dtype=np.float32)
         y = targets(head, codes)
-        # No eval rows: nothing is scored here (score() does that). The validation rows
-        # give history_'s val_ curves: a held-out split when asked for (it also drives
-        # early stopping), else the training rows themselves, in inference mode.
-        x_fit, y_fit, x_val, y_val = x, y, x, y
+        # No eval rows: nothing is scored here (score() does that). history_ has val_
+        # curves only when a validation split is asked for (it also drives early stopping).
+        x_fit, y_fit, x_val, y_val = x, y, None, None
         split = train_spec.effective_validation_split
         if split > 0:
             x_fit, x_val, y_fit, y_val = _split(x, y, codes if self._task == "classification" else None,

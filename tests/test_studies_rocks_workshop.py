@@ -81,6 +81,8 @@ def test_rocks_bad_data_is_one_line_data_error(tmp_path, capsys):
     assert "\n" not in err and "no file" in err
     with pytest.raises(DataError, match="--target"):
         run_study("rocks", tmp_path / "c", data=str(tmp_path / "ok.csv"))
+    with pytest.raises(DataError, match="--data"):
+        run_study("rocks", tmp_path / "c", target="kind")
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
 
 

@@ -97,13 +97,16 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
         out: the report folder (must not exist yet, or be empty).
         data: a csv/xlsx path (or a DataFrame) instead of the bundled rocks table.
         target: the class column of `data` (required with `data`).
-        quick: 3 rungs, 3 epochs, 3 folds: a smoke run of the whole report.
+        quick: 2 rungs, 3 epochs, 3 folds: a smoke run of the whole report.
         seed: root seed: folds, initial weights and the subset's rows.
         progress: callback(done_epochs, total_epochs, phase), one phase per rung and data set.
     """
     started = time.perf_counter()
     base = load("rocks").replace(seed=seed)
     frame = data if isinstance(data, pd.DataFrame) else None
+    if target is not None and data is None:
+        raise DataError("--target: names a column of --data; give --data FILE too (the bundled table's "
+                        "target is Rock_type)")
     if data is not None:
         if target is None:
             raise DataError("--target: the study needs the class column of --data; e.g. --target Rock_type")
@@ -185,15 +188,11 @@ def _ladder(label, ds, base, rungs, quick, progress):
     comp = comparison_table(candidates, n_train=n * (k - 1) / k, n_test=n / k, maximize=True)
     comp = comp.set_index("trial").loc[range(len(cvs))]
     table = pd.DataFrame(rows)
-    table["accuracy_mean"] = comp["mean"].to_numpy()
-    table["accuracy_std"] = comp["std"].to_numpy()
-    table["n"] = comp["n"].to_numpy()
-    table["ci95_low"] = comp["ci95_low"].to_numpy()
-    table["ci95_high"] = comp["ci95_high"].to_numpy()
-    table["diff_vs_best"] = comp["diff_vs_best"].to_numpy()
-    table["t"] = comp["t"].to_numpy()
-    # the best compared with itself: identical scores, p = 1 (comparison_table leaves it empty)
-    table["p_value_vs_best"] = comp["p"].fillna(1.0).to_numpy()
+    for ours, theirs in (("accuracy_mean", "mean"), ("accuracy_std", "std"), ("n", "n"), ("ci95_low", "ci95_low"),
+                         ("ci95_high", "ci95_high"), ("diff_vs_best", "diff_vs_best"), ("t", "t")):
+        table[ours] = comp[theirs].to_numpy()
+    # the best compared with itself: identical scores, p = 1 (comparison_table leaves its cell empty)
+    table["p_value_vs_best"] = np.where(comp["rank"].to_numpy() == 1, 1.0, comp["p"].to_numpy(dtype=float))
     table["differs_from_best"] = comp["differs"].eq(True).to_numpy()
     table["is_best"] = comp["rank"].to_numpy() == 1
     table["rows_cv"] = n

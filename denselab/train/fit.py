@@ -38,22 +38,23 @@ def train_members(model_spec, train_spec, head: Head, members: list[Member], pro
         model = compile_model(build_model(spec_m, head, member.x_train.shape[1:]), train_m, head)
         has_val = member.x_val is not None
         x_val, y_val = (member.x_val, member.y_val) if has_val else (member.x_eval, member.y_eval)
+        validation = (x_val, y_val) if len(x_val) else None  # no rows to watch: no val_ curves
         callbacks = [_Progress(progress, i * train_spec.epochs, total)] if progress else []
         if train_spec.patience and has_val:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=train_spec.patience, restore_best_weights=True))
-        fitted = model.fit(member.x_train, member.y_train, validation_data=(x_val, y_val),
+        fitted = model.fit(member.x_train, member.y_train, validation_data=validation,
                            epochs=train_spec.epochs, batch_size=train_spec.batch_size,
                            shuffle=True, verbose=0, callbacks=callbacks)
         history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
-        val_loss = history["val_loss"]
-        best = int(np.argmin(val_loss)) if (train_spec.patience and has_val) else len(val_loss) - 1
+        watched = history.get("val_loss", history["loss"])
+        best = int(np.argmin(watched)) if (train_spec.patience and has_val) else len(watched) - 1
         predictions = model.predict(member.x_eval, verbose=0, batch_size=1024) if len(member.x_eval) else \
             np.zeros((0, head.n_outputs), np.float32)
         scores = score(head, member.y_eval, predictions)
         results.append(MemberResult(history=history, scores=scores, predictions=predictions,
                                     weights=model.get_weights(), best_epoch=best,
-                                    epochs_run=len(val_loss)))
+                                    epochs_run=len(watched)))
     return EngineResult(results=results, engine="fit", run_s=time.perf_counter() - started)
 
 
