@@ -110,7 +110,8 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     iris_rows, iris_sections, iris_specs = _iris(quick, seed, progress)
     frames["iris"] = pd.DataFrame(iris_rows)
     # the same numbers with one column per variant: eleven measures side by side fit the page
-    frames["iris_by_variant"] = frames["iris"].set_index("variant").T.rename_axis("measure")
+    frames["iris_by_variant"] = (frames["iris"].set_index("variant").T.rename_axis(index="measure", columns=None)
+                                 .reset_index())
     sections += iris_sections
     cnn_rows, cnn_sections, confusion, cnn_specs = _cnn(quick, seed, progress)
     frames["cnn"] = pd.DataFrame(cnn_rows)
@@ -124,8 +125,7 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     results["spec_yaml"] = "\n---\n".join(yaml.safe_dump(e, sort_keys=False) for e in shown)
     results["manifest"] = manifest(seed)
     results["timing"] = {"wall_s": time.perf_counter() - started}
-    results["tables"] = {name: (f if isinstance(f.index, pd.RangeIndex) else f.reset_index()).to_dict(orient="records")
-                         for name, f in frames.items()}
+    results["tables"] = {name: f.to_dict(orient="records") for name, f in frames.items()}
     write_report(Path(out), "denselab study · workshop: underfitting, overfitting, a CNN", sections, results, frames)
     return results
 

@@ -1,0 +1,435 @@
+"""The 2-D seed study: binary classification of points in [-50, 50]² by f1, f2, f3 and lcpb-2d.
+
+Prodan et al. (2022, "A study on Deep Neural Networks using Keras") label uniform 2-D
+points with three non-linear functions and train a small dense network (Dense 20 →
+Dropout → Dense 20 → 1 sigmoid, Adam, batch 32, binary cross-entropy). This study
+repeats their experiments with cross-validated numbers:
+
+- `curves`: training / validation loss and accuracy per epoch, per function;
+- `samples`: accuracy and loss vs the number of samples N (250 … 8000), f1, f2, f3;
+- `augmentation`: 10 % / 20 % extra training rows, copies shifted by N(0, σ²) in data
+  units, σ ∈ {1, 2, 3} (f1) → min validation loss, max validation accuracy per epoch;
+- `initializers`: zeros, ones, random uniform, random normal, truncated normal,
+  orthogonal kernels (every Dense kernel, output included; biases are zeros);
+- `grid`: optimizer × hidden activation × output activation × depth × dropout rate,
+  with the decision boundary of each function's best net.
+
+Decisions (each a departure from, or a reading of, the source):
+
+- Every number is a k-fold CV score (3 folds, seeds as stated per table) on the N
+  generated rows (`test_size` 0: the folds are the validation sets); std is ddof 1.
+- Grid nets: `depth` Dense(20, activation) layers, one Dropout layer after the first
+  (the source's "we add a Dropout layer"); dropout rate is a fleet member, so the 5
+  rates share one compiled program with the folds and functions.
+- Output activation and loss: sigmoid → binary cross-entropy; tanh, relu, elu →
+  mean squared error against the 0/1 labels (the prediction is class 1 when the
+  output > 0.5). Cross-entropy is not defined on tanh's negative outputs or relu's
+  unbounded ones (Keras clips them, which kills the gradient); MSE is sensible for
+  every output range. The source reports only sigmoid in its table.
+- Learning rates: each optimizer's Keras default (SGD 0.01, the others 0.001), as the
+  source's `optimizer="sgd"` strings gave it.
+- The grid uses Keras's default glorot-uniform kernels: the source's grid used zero
+  kernels, which (its own Table III shows) keeps every net at chance, so its grid
+  could not rank anything.
+- The default run evaluates `DEFAULT_GRID` (a documented subset; the full 2 000-point
+  grid is `FULL_GRID`, timed by `benchmarks/grid_speed.py`); `--quick` a tiny one.
+
+Owns: the study's grids, sizes and tables; training, CV, figures and the page come
+from the shared modules.
+
+Example:
+    >>> from denselab.studies import synthetic2d
+    >>> results = synthetic2d.run("runs/s2d-quick", quick=True)    # doctest: +SKIP
+    >>> sorted(results["tables"])[:2]                               # doctest: +SKIP
+    ['augmentation', 'curves']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from denselab import seeds as seeding
+from denselab.data.prepare import fold_indices, load_dataset
+from denselab.errors import DataError
+from denselab.models.build import build_model, head_for
+from denselab.report import plots
+from denselab.report.html import Section, write_report
+from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
+from denselab.train.evaluate import make_member, run_engine
+from denselab.workflow import _phase, manifest
+
+FUNCTIONS = ("f1", "f2", "f3", "lcpb-2d")
+GENERATED = ("f1", "f2", "f3")  # functions whose N can be chosen (lcpb-2d is a fixed 4000-row file)
+N_DEFAULT = 4000
+SAMPLES = (250, 500, 1000, 2000, 4000, 8000)
+AUG_FRACTIONS = (0.1, 0.2)
+AUG_SIGMAS = (1.0, 2.0, 3.0)
+INITIALIZERS = ("zeros", "ones", "random_uniform", "random_normal", "truncated_normal", "orthogonal")
+OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "nadam")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu")
+OUTPUTS = ("sigmoid", "tanh", "relu", "elu")
+DEPTHS = (5, 10, 15, 20, 25)
+DROPOUTS = (0.1, 0.2, 0.3, 0.4, 0.5)
+LEARNING_RATES = {"sgd": 0.01, "rmsprop": 0.001, "adagrad": 0.001, "adam": 0.001, "nadam": 0.001}
+FOLDS = 3
+EPOCHS = 50
+BATCH = 32
+BASE_DROPOUT = 0.2
+
+FULL_GRID = {"optimizer": OPTIMIZERS, "activation": ACTIVATIONS, "output_activation": OUTPUTS,
+             "depth": DEPTHS, "dropout": DROPOUTS}
+# The default subset: the source's winners (SGD, Adam; sigmoid, relu) plus tanh, the
+# natural sigmoid output, the shallowest and a middle depth, every dropout rate.
+DEFAULT_GRID = {"optimizer": ("sgd", "adam"), "activation": ("sigmoid", "tanh", "relu"),
+                "output_activation": ("sigmoid",), "depth": (5, 15), "dropout": DROPOUTS}
+GRID_EPOCHS = 30
+QUICK_GRID = {"optimizer": ("adam",), "activation": ("relu", "tanh"), "output_activation": ("sigmoid", "tanh"),
+              "depth": (5,), "dropout": (0.1, 0.3)}
+QUICK = {"n": 600, "samples": (250, 600), "epochs": 4, "seeds": 1, "sigmas": (1.0, 3.0), "functions": ("f1", "f3"),
+         "initializers": ("zeros", "random_normal")}
+
+
+# --- specs --------------------------------------------------------------------
+
+def data_spec(function: str, n: int, seed: int) -> DataSpec:
+    """The rows of one labelling function: generated (f1/f2/f3) or the lcpb-2d file (its f1 labels)."""
+    if function == "lcpb-2d":
+        return DataSpec(source="lcpb-2d", target="f1", features=("x0", "x1"), test_size=0.0, seed=seed)
+    return DataSpec(source=function, n=n, test_size=0.0, seed=seed)
+
+
+def base_model(activation="relu", depth=2, dropout=BASE_DROPOUT, output_activation="sigmoid",
+               initializer="glorot_uniform") -> ModelSpec:
+    """`depth` Dense(20, activation) layers, a Dropout(dropout) after the first, one output unit."""
+    hidden = [LayerSpec(units=20, activation=activation)]
+    if dropout > 0:
+        hidden.append(LayerSpec(type="dropout", rate=dropout))
+    hidden += [LayerSpec(units=20, activation=activation) for _ in range(depth - 1)]
+    return ModelSpec(hidden=tuple(hidden), output_activation=output_activation, kernel_initializer=initializer)
+
+
+def train_spec(optimizer="adam", output_activation="sigmoid", epochs=EPOCHS, **changes) -> TrainSpec:
+    """Keras's default learning rate per optimizer; BCE for a sigmoid output, MSE otherwise."""
+    loss = "binary_crossentropy" if output_activation == "sigmoid" else "mse"
+    return TrainSpec(optimizer=optimizer, learning_rate=LEARNING_RATES[optimizer], epochs=epochs,
+                     batch_size=BATCH, loss=loss, **changes)
+
+
+def experiment(model: ModelSpec, train: TrainSpec, seed: int) -> Experiment:
+    return Experiment(data=data_spec("f1", N_DEFAULT, seed), model=model, train=train, seed=seed,
+                      evaluate=EvalSpec(folds=FOLDS, seeds=1, engine="fleet"))
+
+
+# --- the common runner: many datasets, folds and hparams in one fleet ------------
+
+def _cv_members(exp, datasets, n_seeds, hparams_list=({},), tag=None):
+    """Members for every (dataset, seed, fold, hparams): 3-fold CV on each dataset's rows."""
+    members = []
+    for label, ds in datasets:
+        head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
+        for s in range(n_seeds):
+            split = seeding.derive(exp.seed, "folds", s)
+            for k, (tr, va) in enumerate(fold_indices(ds.y_train, FOLDS, True, ds.task, split)):
+                for h in hparams_list:
+                    members.append(make_member(
+                        exp, ds, head, tr, ds.x_train[va], ds.y_train[va],
+                        seed=seeding.derive(exp.seed, "member", s, k), hparams=h,
+                        tag={"data": label, "seed": s, "fold": k, **(tag or {}), **h}))
+    return head, members
+
+
+def _train(exp, head, members, progress, phase):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return run_engine(exp, head, members, "fleet", _phase(progress, phase))
+
+
+def _rows(members, result, head):
+    rows = []
+    for m, r in zip(members, result.results):
+        h = r.history
+        rows.append({**{k: v for k, v in m.tag.items() if k != "preprocessor"},
+                     "accuracy": r.scores[head.metric], "loss": r.scores["loss"],
+                     "val_loss_min": float(np.nanmin(h["val_loss"])) if h["val_loss"] else np.nan,
+                     "val_accuracy_max": float(np.nanmax(h[f"val_{head.metric}"])) if h["val_loss"] else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _summary(frame: pd.DataFrame, by: list) -> pd.DataFrame:
+    g = frame.groupby(by, sort=False)
+    out = g.agg(accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
+                loss_mean=("loss", "mean"), loss_std=("loss", "std"),
+                val_loss_min=("val_loss_min", "mean"), val_accuracy_max=("val_accuracy_max", "mean"),
+                members=("accuracy", "size")).reset_index()
+    return out
+
+
+# --- the experiments ------------------------------------------------------------
+
+def curves(functions, n, epochs, seed, progress=None):
+    """Per-epoch histories of the source's net on every function (one fleet)."""
+    exp = experiment(base_model(), train_spec(epochs=epochs), seed)
+    datasets = [(f, load_dataset(data_spec(f, n, seed), seed)) for f in functions]
+    head, members = _cv_members(exp, datasets, 1)
+    result = _train(exp, head, members, progress, "curves")
+    hist = {f: [r.history for m, r in zip(members, result.results) if m.tag["data"] == f] for f in functions}
+    rows = []
+    for m, r in zip(members, result.results):
+        for e in range(len(r.history["loss"])):
+            rows.append({"function": m.tag["data"], "fold": m.tag["fold"], "epoch": e + 1,
+                         **{k: v[e] for k, v in r.history.items()}})
+    return pd.DataFrame(rows), hist, _summary(_rows(members, result, head), ["data"]).rename(columns={"data": "function"})
+
+
+def samples(functions, sizes, epochs, seed, progress=None):
+    """Accuracy and loss vs N: one fleet per N (all functions and folds together)."""
+    exp = experiment(base_model(), train_spec(epochs=epochs), seed)
+    frames = []
+    for n in sizes:
+        datasets = [(f, load_dataset(data_spec(f, n, seed), seed)) for f in functions]
+        head, members = _cv_members(exp, datasets, 1, tag={"n": n})
+        frames.append(_rows(members, _train(exp, head, members, progress, f"samples N={n}"), head))
+    table = _summary(pd.concat(frames, ignore_index=True), ["data", "n"]).rename(columns={"data": "function"})
+    return table
+
+
+def augmentation(n, epochs, seed, sigmas=AUG_SIGMAS, fractions=AUG_FRACTIONS, progress=None):
+    """f1 with 0 / 10 % / 20 % noisy copies (σ in data units): one fleet for every variant."""
+    ds = load_dataset(data_spec("f1", n, seed), seed)
+    variants = [(0.0, 0.0)] + [(f, s) for f in fractions for s in sigmas]
+    head, members = None, []
+    for frac, sigma in variants:
+        exp = experiment(base_model(), train_spec(epochs=epochs, noise_fraction=frac, noise_sigma=sigma), seed)
+        head, part = _cv_members(exp, [("f1", ds)], 1, tag={"fraction": frac, "sigma": sigma})
+        members += part
+    exp = experiment(base_model(), train_spec(epochs=epochs), seed)
+    table = _summary(_rows(members, _train(exp, head, members, progress, "augmentation"), head),
+                     ["fraction", "sigma"])
+    return table
+
+
+def initializers(functions, n, epochs, n_seeds, seed, names=INITIALIZERS, progress=None):
+    """Every kernel initialised by each initializer: one fleet per initializer."""
+    datasets = [(f, load_dataset(data_spec(f, n, seed), seed)) for f in functions]
+    frames = []
+    for name in names:
+        exp = experiment(base_model(initializer=name), train_spec(epochs=epochs), seed)
+        head, members = _cv_members(exp, datasets, n_seeds, tag={"initializer": name})
+        frames.append(_rows(members, _train(exp, head, members, progress, f"initializer {name}"), head))
+    return _summary(pd.concat(frames, ignore_index=True), ["data", "initializer"]).rename(
+        columns={"data": "function"})
+
+
+def grid_configs(grid: dict) -> list:
+    """Structural configs (optimizer, activation, output activation, depth) of a grid."""
+    return list(itertools.product(grid["optimizer"], grid["activation"], grid["output_activation"], grid["depth"]))
+
+
+def grid_search(grid: dict, datasets: list, epochs: int, seed: int, progress=None, keep_weights=False):
+    """Per structural config one fleet: functions × folds × dropout rates as members.
+
+    Returns (summary per config and function, per-member rows, best member per function
+    with its weights, model spec and preprocessor when `keep_weights`).
+    """
+    frames, best = [], {}
+    timings = []
+    for opt, act, out, depth in grid_configs(grid):
+        t0 = time.perf_counter()
+        exp = experiment(base_model(act, depth, BASE_DROPOUT, out), train_spec(opt, out, epochs), seed)
+        hparams = [{"dropout": float(d)} for d in grid["dropout"]]
+        head, members = _cv_members(exp, datasets, 1, hparams,
+                                    tag={"optimizer": opt, "activation": act, "output_activation": out,
+                                         "depth": depth})
+        result = _train(exp, head, members, progress, f"grid {opt}/{act}/{out}/depth {depth}")
+        rows = _rows(members, result, head)
+        frames.append(rows)
+        timings.append({"optimizer": opt, "activation": act, "output_activation": out, "depth": depth,
+                        "members": len(members), "seconds": time.perf_counter() - t0,
+                        "compile_s": result.compile_s, "run_s": result.run_s})
+        if keep_weights:
+            for label, _ in datasets:
+                idx = [i for i, m in enumerate(members) if m.tag["data"] == label]
+                i = max(idx, key=lambda j: result.results[j].scores[head.metric])
+                score = result.results[i].scores[head.metric]
+                if label not in best or score > best[label]["score"]:
+                    spec, _ = _member_model(exp, members[i])
+                    best[label] = {"score": score, "weights": result.results[i].weights, "model": spec,
+                                   "head": head, "preprocessor": members[i].tag["preprocessor"]}
+    per_member = pd.concat(frames, ignore_index=True)
+    keys = ["data", "optimizer", "activation", "output_activation", "depth", "dropout"]
+    table = _summary(per_member, keys).rename(columns={"data": "function"})
+    return table, per_member, best, pd.DataFrame(timings)
+
+
+def _member_model(exp, member):
+    from denselab.train.engine import apply_hparams
+    return apply_hparams(exp.model, exp.train, member.hparams)
+
+
+def _best_per_function(table: pd.DataFrame) -> pd.DataFrame:
+    order = table.sort_values(["function", "accuracy_mean"], ascending=[True, False], kind="stable")
+    return order.groupby("function", sort=False).head(1).reset_index(drop=True)
+
+
+# --- the study ------------------------------------------------------------------
+
+def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, progress=None) -> dict:
+    """Run every experiment and write `out/report.html`, `results.json` and one CSV per table.
+
+    Args:
+        out: the report folder (must not exist yet, or be empty).
+        data, target: not used: the study generates its own data (giving them is an error).
+        quick: small N, few epochs, a 16-point grid on two functions: a smoke run of the page.
+        seed: root seed of points, folds, initial weights, shuffles, dropout and noise.
+        progress: callback(done_epochs, total_epochs, phase).
+    """
+    if data is not None or target is not None:
+        raise DataError("synthetic2d: the study generates its own 2-D data (f1, f2, f3, lcpb-2d); "
+                        "drop --data/--target, or run `denselab run` on your data")
+    started = time.perf_counter()
+    q = QUICK if quick else None
+    n = q["n"] if quick else N_DEFAULT
+    epochs = q["epochs"] if quick else EPOCHS
+    functions = q["functions"] if quick else FUNCTIONS
+    generated = [f for f in functions if f in GENERATED]
+    timing = {}
+
+    t = time.perf_counter()
+    curve_rows, hist, curve_summary = curves(functions, n, epochs, seed, progress)
+    timing["curves_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    samples_table = samples(generated, q["samples"] if quick else SAMPLES, epochs, seed, progress)
+    timing["samples_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    aug = augmentation(n, epochs, seed, sigmas=q["sigmas"] if quick else AUG_SIGMAS, progress=progress)
+    timing["augmentation_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    inits = initializers(functions, n, epochs, q["seeds"] if quick else 2, seed,
+                         names=q["initializers"] if quick else INITIALIZERS, progress=progress)
+    timing["initializers_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    grid = QUICK_GRID if quick else DEFAULT_GRID
+    grid_epochs = epochs if quick else GRID_EPOCHS
+    datasets = [(f, load_dataset(data_spec(f, n, seed), seed)) for f in functions]
+    grid_table, _, best, grid_timing = grid_search(grid, datasets, grid_epochs, seed, progress, keep_weights=True)
+    timing["grid_s"] = time.perf_counter() - t
+
+    grid_best = _best_per_function(grid_table)
+    frames = {
+        "curves": curve_rows, "curves_summary": curve_summary, "samples": samples_table,
+        "augmentation": aug, "initializers": inits, "grid": grid_table, "grid_best": grid_best,
+        "grid_timing": grid_timing,
+    }
+    results = {
+        "name": "synthetic2d", "study": "synthetic2d", "quick": quick,
+        "settings": {"n": n, "epochs": epochs, "grid_epochs": grid_epochs, "folds": FOLDS, "batch_size": BATCH,
+                     "functions": list(functions), "grid": {k: list(v) for k, v in grid.items()},
+                     "grid_points": int(np.prod([len(v) for v in grid.values()])),
+                     "full_grid_points": int(np.prod([len(v) for v in FULL_GRID.values()])),
+                     "learning_rates": LEARNING_RATES, "base_dropout": BASE_DROPOUT},
+        "manifest": manifest(seed),
+    }
+    sections = _sections(results, frames, hist, best, datasets, quick)
+    timing["wall_s"] = time.perf_counter() - started
+    results["timing"] = timing
+    results["tables"] = {name: f.to_dict(orient="records") for name, f in frames.items()}
+    write_report(Path(out), "denselab study · synthetic2d: dense nets on 2-D binary problems", sections,
+                 results, frames)
+    return results
+
+
+# --- the page -------------------------------------------------------------------
+
+def _versus_n(table: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for f, part in table.groupby("function", sort=False):
+        for ax, col in zip(axes, ("accuracy", "loss")):
+            ax.errorbar(part["n"], part[f"{col}_mean"], yerr=part[f"{col}_std"].fillna(0), marker="o",
+                        capsize=3, label=f)
+    for ax, col in zip(axes, ("accuracy", "loss")):
+        ax.set(xscale="log", xlabel="number of samples N", ylabel=f"CV {col} (mean ± std over folds)",
+               title=f"{col} vs N")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
+def _predictor(entry):
+    model = build_model(entry["model"], entry["head"], 2)
+    model.set_weights(entry["weights"])
+    pre = entry["preprocessor"]
+    return lambda pts: np.clip(model.predict(pre.transform(pts).astype(np.float32), verbose=0,
+                                             batch_size=8192), 0.0, 1.0)
+
+
+def _sections(results, frames, hist, best, datasets, quick) -> list:
+    s = results["settings"]
+    quick_note = " Quick mode: small N, few epochs, a tiny grid: the numbers only show that the page works." \
+        if quick else ""
+    intro = (f"Uniform points in [-50, 50]², labelled by f1 (triangle), f2 (sinusoidal clusters), f3 (gaussian "
+             f"bump) and the lcpb-2d course file (its f1 labels). Base net: Dense 20 → Dropout {BASE_DROPOUT} → "
+             f"Dense 20 → 1 sigmoid, Adam, batch {s['batch_size']}, binary cross-entropy, {s['epochs']} epochs. "
+             f"Every score is {s['folds']}-fold cross-validation on N = {s['n']} rows unless stated; std is the "
+             f"sample std over folds (and seeds).{quick_note}")
+    sections = [Section("Learning curves", intro,
+                        figures=[plots.curves(hist[f], "accuracy") for f in hist], tables=["curves_summary"])]
+    st = frames["samples"]
+    sections.append(Section(
+        "Accuracy and loss vs the number of samples",
+        "f1, f2, f3 at each N (3-fold CV on N rows, one fleet per N). " + _trend_text(st),
+        figures=[_versus_n(st)], tables=["samples"]))
+    sections.append(Section(
+        "Gaussian-noise augmentation (f1)",
+        "Extra training rows: copies of a random 10 % or 20 % of each fold's training rows shifted by N(0, σ²) "
+        "in data units (before scaling); fraction 0 is the un-augmented baseline. Min validation loss and max "
+        "validation accuracy over the epochs (the source's Table I quantities), mean over folds.",
+        tables=["augmentation"]))
+    it = frames["initializers"]
+    sections.append(Section(
+        "Weight initializers",
+        "Every Dense kernel (output included) from the named initializer; biases zero. "
+        "Zeros and ones make every hidden unit of a layer identical (zeros: no gradient reaches the kernels "
+        "at all), so the net cannot split the plane. " + _init_text(it),
+        figures=[plots.bar_scores(it.assign(label=it["function"] + " · " + it["initializer"]), "label",
+                                  "accuracy_mean", "accuracy_std", "CV accuracy per initializer")],
+        tables=["initializers"]))
+    grid_text = (f"Grid: {', '.join(f'{k} {list(v)}' for k, v in s['grid'].items())} = {s['grid_points']} points "
+                 f"per function of the full {s['full_grid_points']} (`FULL_GRID`; `benchmarks/grid_speed.py` times "
+                 f"it), {s['grid_epochs']} epochs, {s['folds']}-fold CV. Nets: depth × Dense(20, activation), one "
+                 "Dropout after the first layer; sigmoid output with binary cross-entropy, tanh/relu/elu output "
+                 "with MSE on 0/1 labels; each optimizer at its Keras default learning rate; glorot-uniform "
+                 "kernels (the source used zeros, which keeps every net at chance). Best configuration per "
+                 "function below; every point is in table `grid`.")
+    figures = []
+    for label, ds in datasets:
+        if label in best:
+            fig = plots.decision_boundary(_predictor(best[label]), ds.x_train, ds.y_train, list(ds.classes),
+                                          ds.feature_names)
+            fig.axes[0].set_title(f"{label}: best grid net (fold accuracy {best[label]['score']:.3f})")
+            figures.append(fig)
+    sections.append(Section("Grid search", grid_text, figures=figures, tables=["grid_best", "grid_timing"]))
+    return sections
+
+
+def _trend_text(table: pd.DataFrame) -> str:
+    parts = []
+    for f, part in table.groupby("function", sort=False):
+        part = part.sort_values("n")
+        a, b = part.iloc[0], part.iloc[-1]
+        parts.append(f"{f}: {100 * a['accuracy_mean']:.1f}% at N={int(a['n'])} → {100 * b['accuracy_mean']:.1f}% "
+                     f"at N={int(b['n'])}")
+    return "; ".join(parts) + "."
+
+
+def _init_text(table: pd.DataFrame) -> str:
+    mean = table.groupby("initializer", sort=False)["accuracy_mean"].mean()
+    return "Mean accuracy over functions: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in mean.items()) + "."
