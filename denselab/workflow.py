@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from denselab.data.prepare import Dataset, load_dataset
+from denselab.progress import phase
 from denselab.spec import Experiment, load, with_overrides
 from denselab.trained import TrainedModel
 from denselab.train.evaluate import CVResult, Holdout, cross_validate, holdout
@@ -69,8 +70,8 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
     ds = load_dataset(exp.data, exp.seed, data)
     if exp.predict:
         ds.encode_rows(exp.predict)  # bad new samples fail before any training
-    cv = cross_validate(exp, ds, engine=engine, progress=_phase(progress, "cross-validation"))
-    final = holdout(exp, ds, engine=engine, progress=_phase(progress, "refit on all training rows"))
+    cv = cross_validate(exp, ds, engine=engine, progress=phase(progress, "cross-validation"))
+    final = holdout(exp, ds, engine=engine, progress=phase(progress, "refit on all training rows"))
     model = TrainedModel.from_weights(exp.model, final.head, ds, final.weights, final.preprocessor)
     results = summarize(exp, ds, cv, final, model, time.perf_counter() - started)
     result = RunResult(exp, ds, cv, final, model, results)
@@ -120,12 +121,6 @@ def manifest(seed: int) -> dict:
         except PackageNotFoundError:
             continue
     return {"seed": seed, "versions": versions, "platform": platform.platform()}
-
-
-def _phase(progress, name):
-    if progress is None:
-        return None
-    return lambda done, total: progress(done, total, name)
 
 
 def _plain(values):

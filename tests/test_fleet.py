@@ -219,6 +219,8 @@ def test_members_split_into_groups_when_memory_is_short(monkeypatch):
 @pytest.mark.parametrize("hidden,input_shape", [
     ((LayerSpec(type="conv2d", filters=2, kernel_size=3), LayerSpec(type="maxpool2d"),
       LayerSpec(type="flatten"), LayerSpec(units=4, dropout=0.2)), (4, 4, 1)),
+    ((LayerSpec(type="batchnorm"), LayerSpec(type="conv2d", filters=2, kernel_size=3),
+      LayerSpec(type="flatten")), (4, 4, 1)),  # BatchNorm over a single channel
     ((LayerSpec(type="lstm", units=3),), (4, 4)),  # GRU and SimpleRNN take the same path
 ])
 def test_conv_and_recurrent_layers(hidden, input_shape):

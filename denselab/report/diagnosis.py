@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 import math
 
 # Accuracy within this of the majority-class rate means the network learned next to nothing.
@@ -62,7 +64,7 @@ def diagnose(task: str, metric: str, train_score: float, val_score: float, basel
 def _verdict(metric: str, train: float, val: float, base: float) -> tuple[str, str]:
     if metric == "accuracy":
         near_base = train - base < NEAR_BASELINE_ACCURACY
-        overfit = train - val > OVERFIT_ACCURACY_GAP
+        overfit = train - val >= OVERFIT_ACCURACY_GAP - 1e-9  # a gap of exactly 5 points counts
         poor = train < POOR_TRAIN_ACCURACY
         gap = f"{100 * (train - val):.1f} points"
     else:
@@ -83,3 +85,10 @@ def _verdict(metric: str, train: float, val: float, base: float) -> tuple[str, s
                 "so the network cannot represent the pattern well enough.", _UNDERFIT_REMEDY)
     return ("This looks like a good fit: the training score is good and validation is close to it.",
             "Remaining gains will likely come from better data or features rather than a bigger network.")
+
+
+def baseline(ds, metric: str) -> float:
+    """Chance level of a Dataset: majority-class accuracy, or the MSE of predicting the mean."""
+    if metric == "accuracy":
+        return float(np.bincount(ds.y_train).max() / len(ds.y_train))
+    return float(np.var(ds.y_train))

@@ -59,7 +59,7 @@ def compose(result) -> tuple[list, dict]:
     train_score = float(np.nanmean([h[metric][-1] for h in cv.histories]))
     sections.append(Section(
         "Diagnosis",
-        diagnosis.diagnose(ds.task, metric, train_score, s.mean, _baseline(ds, metric)),
+        diagnosis.diagnose(ds.task, metric, train_score, s.mean, diagnosis.baseline(ds, metric)),
     ))
     val_label = "validation split" if exp.train.effective_validation_split > 0 else "held-out fold"
     sections.append(Section(
@@ -113,10 +113,3 @@ def _data_figures(ds, model) -> list:
         out.append(Section("The data", "Correlation of the input features and the target.", figures=[
             plots.correlation(frame[numeric + [ds.target]])]))
     return out
-
-
-def _baseline(ds, metric: str) -> float:
-    """Chance level: majority-class accuracy, or the MSE of predicting the mean."""
-    if metric == "accuracy":
-        return float(np.bincount(ds.y_train).max() / len(ds.y_train))
-    return float(np.var(ds.y_train))

@@ -46,7 +46,8 @@ from denselab.report.html import Section, write_report
 from denselab.search.compare import ALPHA, comparison_table
 from denselab.spec import DataSpec, LayerSpec, ModelSpec, load
 from denselab.train.evaluate import cross_validate
-from denselab.workflow import _phase, manifest
+from denselab.progress import phase
+from denselab.workflow import manifest
 
 SUBSET_ROWS = 106  # the tutorial's data set: 106 samples (its `df_rock.shape` is (107, 13) with the header)
 SUBSET_TEST_SIZE = 0.3  # the tutorial's train_test_split(test_size=0.3): 74 rows enter its 10-fold CV
@@ -176,7 +177,7 @@ def _ladder(label, ds, base, rungs, quick, progress):
         t0 = time.perf_counter()
         with warnings.catch_warnings():  # a 2-row class in 10 folds: sklearn warns, the split is still valid
             warnings.filterwarnings("ignore", message="The least populated class")
-            cv = cross_validate(exp, ds, progress=_phase(progress, f"{label}: {rung.model}"))
+            cv = cross_validate(exp, ds, progress=phase(progress, f"{label}: {rung.model}"))
         cvs.append(cv)
         rows.append({"data": label, "rung": i + 1, "model": rung.model, "epochs": epochs,
                      "seconds": time.perf_counter() - t0, "engine": cv.engine})

@@ -64,7 +64,8 @@ from denselab.report import plots
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
 from denselab.train.evaluate import make_member, run_engine
-from denselab.workflow import _phase, manifest
+from denselab.progress import phase
+from denselab.workflow import manifest
 
 FUNCTIONS = ("f1", "f2", "f3", "lcpb-2d")
 GENERATED = ("f1", "f2", "f3")  # functions whose N can be chosen (lcpb-2d is a fixed 4000-row file)
@@ -146,10 +147,10 @@ def _cv_members(exp, datasets, n_seeds, hparams_list=({},), tag=None):
     return head, members
 
 
-def _train(exp, head, members, progress, phase):
+def _train(exp, head, members, progress, name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return run_engine(exp, head, members, "fleet", _phase(progress, phase))
+        return run_engine(exp, head, members, "fleet", phase(progress, name))
 
 
 def _rows(members, result, head):

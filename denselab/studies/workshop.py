@@ -39,12 +39,12 @@ import yaml
 from denselab.data.prepare import Dataset, load_dataset
 from denselab.errors import DataError
 from denselab.report import diagnosis, plots, tables
-from denselab.report.experiment import _baseline
 from denselab.report.html import Section, write_report
 from denselab.spec import Experiment, load
 from denselab.train.engine import predicted_codes
 from denselab.train.evaluate import holdout
-from denselab.workflow import _phase, manifest, run as run_experiment
+from denselab.progress import phase
+from denselab.workflow import manifest, run as run_experiment
 
 REGRESSION = (("as given (2×5 relu)", "workshop-regression-underfit"),
               ("fixed (3×50 relu)", "workshop-regression-fixed"))
@@ -72,9 +72,7 @@ CNN_LAYERS = [
 ]
 CNN_TRAIN = {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 30}
 MNIST_TRAIN = {"optimizer": "adagrad", "learning_rate": 0.01, "batch_size": 100, "epochs": 5}  # the workshop's
-# The fleet's BatchNormalization fails on a 1-channel input (Keras's masked moments squeeze the
-# channel axis away); the reference engine (model.fit) trains the CNN's single model instead.
-CNN_ENGINE = "fit"
+CNN_ENGINE = "auto"
 QUICK = {"folds": 2, "regression_epochs": 20, "iris_epochs": 5, "cnn_epochs": 2, "mnist_rows": 600}
 
 
@@ -147,7 +145,7 @@ def _train_score(r) -> float:
 
 def _diagnosis(r) -> str:
     ds, cv = r.dataset, r.cv
-    return diagnosis.diagnose(ds.task, cv.metric, _train_score(r), cv.summary.mean, _baseline(ds, cv.metric))
+    return diagnosis.diagnose(ds.task, cv.metric, _train_score(r), cv.summary.mean, diagnosis.baseline(ds, cv.metric))
 
 
 def _regression(quick, seed, progress):
@@ -159,7 +157,7 @@ def _regression(quick, seed, progress):
         rows.append({"model": label, "spec": name, "epochs": r.experiment.train.epochs,
                      "cv_mse_mean": r.cv.summary.mean, "cv_mse_std": r.cv.summary.std,
                      "test_mse": r.holdout.scores["mse"], "train_mse": _train_score(r),
-                     "baseline_mse": _baseline(ds, "mse"), "seconds": r.results["timing"]["wall_s"]})
+                     "baseline_mse": diagnosis.baseline(ds, "mse"), "seconds": r.results["timing"]["wall_s"]})
     given, fixed = rows
     verdict = _diagnosis(runs[REGRESSION[0][1]])
     underfits = given["train_mse"] > 2 * fixed["train_mse"]
@@ -289,7 +287,7 @@ def _cnn(quick, seed, progress):
 
 def _train_cnn(label, exp, ds, progress):
     t0 = time.perf_counter()
-    h = holdout(exp, ds, engine=CNN_ENGINE, progress=_phase(progress, f"CNN {label}"))
+    h = holdout(exp, ds, engine=CNN_ENGINE, progress=phase(progress, f"CNN {label}"))
     t = exp.train
     row = {"data": label, "test_accuracy": h.scores["accuracy"], "test_loss": h.scores["loss"], "epochs": t.epochs,
            "optimizer": t.optimizer, "learning_rate": t.learning_rate, "batch_size": t.batch_size,

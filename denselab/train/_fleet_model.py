@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import keras
+from keras import ops
 import numpy as np
 from keras.src.backend import StatelessScope
 from keras.src.backend.common import global_state
@@ -98,6 +99,12 @@ class MaskedBatchNorm(keras.layers.BatchNormalization):
             shape = (rows.shape[0],) + (1,) * (len(inputs.shape) - 2)
             mask = jnp.broadcast_to(rows.reshape(shape), inputs.shape[:-1])
         return super().call(inputs, training=training, mask=mask)
+
+    def _moments(self, inputs, mask):
+        # Keras squeezes the masked moments, which turns one channel's (1,) into a scalar.
+        mean, variance = super()._moments(inputs, mask)
+        channels = inputs.shape[self.axis]
+        return ops.reshape(mean, (channels,)), ops.reshape(variance, (channels,))
 
 
 @dataclass
@@ -257,7 +264,7 @@ def _normal(u):
 
 def _truncated_normal(u):
     """Normal truncated to [-2, 2], as `jax.random.truncated_normal` (Keras's bounds)."""
-    a, b = [float(jax.scipy.special.erf(np.float32(x) / _SQRT2)) for x in (-2.0, 2.0)]
+    a, b = [math.erf(x / math.sqrt(2.0)) for x in (-2.0, 2.0)]  # Python floats: safe inside a trace
     out = _SQRT2 * jax.lax.erf_inv(a + (b - a) * u)
     return jnp.clip(out, np.nextafter(np.float32(-2.0), np.float32(3.0)),
                     np.nextafter(np.float32(2.0), np.float32(-3.0)))

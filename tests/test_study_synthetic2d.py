@@ -1,0 +1,68 @@
+"""The `synthetic2d` study: the quick run writes the contract tables; zeros ≈ chance;
+dropout as a fleet member trains exactly as one fleet per dropout rate."""
+
+import json
+
+import numpy as np
+import pytest
+
+from denselab.cli import main
+from denselab.data.prepare import load_dataset
+from denselab.errors import DataError
+from denselab.studies import run_study
+from denselab.studies import synthetic2d as s2d
+
+CONTRACT = {
+    "samples": {"function", "n", "accuracy_mean", "accuracy_std"},
+    "augmentation": {"fraction", "sigma", "val_loss_min", "val_accuracy_max"},
+    "initializers": {"function", "initializer", "accuracy_mean", "accuracy_std", "loss_mean"},
+    "grid": {"function", "optimizer", "activation", "output_activation", "depth", "dropout", "accuracy_mean",
+             "accuracy_std"},
+}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("s2d") / "report"
+    assert main(["study", "synthetic2d", "--quick", "--out", str(out)]) == 0
+    return json.loads((out / "results.json").read_text()), out
+
+
+def test_quick_study_writes_the_contract_tables(quick):
+    saved, out = quick
+    assert (out / "report.html").is_file()
+    for name, columns in CONTRACT.items():
+        rows = saved["tables"][name]
+        assert rows, name
+        assert columns <= set(rows[0]), (name, set(rows[0]))
+    grid = saved["tables"]["grid"]
+    assert len(grid) == len(s2d.QUICK["functions"]) * int(np.prod([len(v) for v in s2d.QUICK_GRID.values()]))
+    assert {r["output_activation"] for r in grid} == set(s2d.QUICK_GRID["output_activation"])
+    sizes = {r["n"] for r in saved["tables"]["samples"]}
+    assert sizes == set(s2d.QUICK["samples"])
+
+
+def test_zeros_initializer_is_near_chance(quick):
+    saved, _ = quick
+    zeros = [r for r in saved["tables"]["initializers"] if r["initializer"] == "zeros"]
+    assert zeros
+    for row in zeros:  # a constant output: the majority class at best, loss ≈ ln 2
+        assert row["accuracy_mean"] < 0.65
+        assert abs(row["loss_mean"] - np.log(2)) < 0.02
+
+
+def test_dropout_members_train_as_separate_fleets():
+    ds = load_dataset(s2d.data_spec("f3", 240, 0), 0)
+    grid = {"optimizer": ("adam",), "activation": ("tanh",), "output_activation": ("sigmoid",), "depth": (2,),
+            "dropout": (0.1, 0.4)}
+    together, _, _, _ = s2d.grid_search(grid, [("f3", ds)], 3, seed=0)
+    for rate in grid["dropout"]:
+        alone, _, _, _ = s2d.grid_search({**grid, "dropout": (rate,)}, [("f3", ds)], 3, seed=0)
+        row = together[together["dropout"] == rate].iloc[0]
+        np.testing.assert_allclose(row["accuracy_mean"], alone["accuracy_mean"].iloc[0], atol=1e-6)
+        np.testing.assert_allclose(row["loss_mean"], alone["loss_mean"].iloc[0], rtol=1e-4)
+
+
+def test_study_refuses_user_data(tmp_path):
+    with pytest.raises(DataError, match="generates its own 2-D data"):
+        run_study("synthetic2d", tmp_path / "x", data="some.csv", target="y")
