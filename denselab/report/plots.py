@@ -154,7 +154,8 @@ def pairplot(frame: pd.DataFrame, target: str) -> Figure:
     # extra tight_layout passes cost ~3x the time on a 12 x 12 grid
     corner = len(variables) > CORNER_FEATURES
     grid = sns.PairGrid(sample, vars=variables, hue=hue, hue_order=classes or None, palette=palette,
-                        height=min(2.4, 15 / max(len(variables), 1)), corner=corner)
+                        height=min(2.4, 15 / max(len(variables), 1)), corner=corner,
+                        diag_sharey=False)  # densities of wt% ranges differ 20x: own y scale each
     grid.map_diag(sns.kdeplot, warn_singular=False, **({"common_norm": False} if hue else {}))
     colors = [dict(zip(classes, palette))[v] for v in sample[hue]] if hue else "tab:blue"
     for (i, j), ax in np.ndenumerate(grid.axes):  # one scatter per panel, not one per class
