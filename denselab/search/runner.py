@@ -264,7 +264,7 @@ def _train_group(ctx: _Ctx, base: Experiment, items: list) -> dict:
     for i, (trial, _, _) in enumerate(items):
         rs = result.results[i * per:(i + 1) * per]
         scores = np.array([r.scores[head.metric] for r in rs], dtype=float)
-        s = Summary.of(scores)
+        s = Summary.of(scores, head.metric)
         cv = {"metric": head.metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95": list(s.ci95),
               "scores": scores.tolist(), "losses": [float(r.scores["loss"]) for r in rs],
               "fold": [k for _, k, _, _ in ctx.folds], "seed": [s_ for s_, _, _, _ in ctx.folds],

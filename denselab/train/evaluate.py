@@ -37,7 +37,11 @@ from denselab.train.engine import EngineResult, Member, targets
 
 @dataclass
 class Summary:
-    """mean, sample std (ddof=1), n and the t-based 95 % confidence interval of the mean."""
+    """mean, sample std (ddof=1), n and the t-based 95 % confidence interval of the mean.
+
+    The interval is clipped to the metric's range (accuracy in [0, 1], MSE ≥ 0): with
+    few, spread folds the t-interval can pass a bound no mean can cross.
+    """
 
     mean: float
     std: float
@@ -45,13 +49,17 @@ class Summary:
     ci95: tuple
 
     @classmethod
-    def of(cls, values) -> "Summary":
+    def of(cls, values, metric: str | None = None) -> "Summary":
         v = np.asarray(values, dtype=float)
         n = len(v)
         mean = float(v.mean()) if n else float("nan")
         std = float(v.std(ddof=1)) if n > 1 else 0.0
         half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
-        return cls(mean=mean, std=std, n=n, ci95=(mean - half, mean + half))
+        low, high = METRIC_RANGE.get(metric, (-math.inf, math.inf))
+        return cls(mean=mean, std=std, n=n, ci95=(max(mean - half, low), min(mean + half, high)))
+
+
+METRIC_RANGE = {"accuracy": (0.0, 1.0), "mse": (0.0, math.inf)}
 
 
 @dataclass
@@ -115,7 +123,7 @@ def cross_validate(experiment: Experiment, dataset: Dataset | None = None, *, da
         metric=head.metric, scores=scores,
         losses=np.array([r.scores["loss"] for r in result.results]),
         fold=np.array([m.tag["fold"] for m in members]), seed=np.array([m.tag["seed"] for m in members]),
-        summary=Summary.of(scores), histories=[r.history for r in result.results],
+        summary=Summary.of(scores, head.metric), histories=[r.history for r in result.results],
         engine=result.engine, compile_s=result.compile_s, run_s=result.run_s, notes=result.notes,
     )
 
