@@ -70,7 +70,8 @@ def corrected_ttest(a, b, n_train: float, n_test: float) -> TTest:
     return TTest(mean_diff=mean, t=float(t), df=n - 1, p=p)
 
 
-def comparison_table(candidates: list[dict], n_train: float, n_test: float, maximize: bool) -> pd.DataFrame:
+def comparison_table(candidates: list[dict], n_train: float, n_test: float, maximize: bool,
+                     metric: str | None = None) -> pd.DataFrame:
     """The best configurations side by side, each tested against the best.
 
     Args:
@@ -89,7 +90,7 @@ def comparison_table(candidates: list[dict], n_train: float, n_test: float, maxi
     best = np.asarray(candidates[0]["scores"], dtype=float) if candidates else None
     for rank, c in enumerate(candidates, start=1):
         scores = np.asarray(c["scores"], dtype=float)
-        s = Summary.of(scores)
+        s = Summary.of(scores, metric)
         row = {"rank": rank, "trial": c["trial"], "configuration": c["label"], "mean": s.mean, "std": s.std,
                "n": s.n, "ci95_low": s.ci95[0], "ci95_high": s.ci95[1]}
         if rank == 1:

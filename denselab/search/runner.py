@@ -462,7 +462,7 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
             break
     n_train = float(np.mean([len(tr) for _, _, tr, _ in ctx.folds]))
     n_test = float(np.mean([len(va) for _, _, _, va in ctx.folds]))
-    comparison = comparison_table(candidates, n_train, n_test, maximize)
+    comparison = comparison_table(candidates, n_train, n_test, maximize, metric)
     ds = ctx.dataset
     ev = space.base.evaluate
     shown_raw = dict(raw)

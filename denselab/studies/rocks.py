@@ -186,7 +186,8 @@ def _ladder(label, ds, base, rungs, quick, progress):
     k, n = base.evaluate.folds, len(ds.y_train)
     order = sorted(range(len(cvs)), key=lambda j: (-cvs[j].summary.mean, j))
     candidates = [{"trial": j, "label": rows[j]["model"], "scores": _paired(cvs[j])} for j in order]
-    comp = comparison_table(candidates, n_train=n * (k - 1) / k, n_test=n / k, maximize=True)
+    comp = comparison_table(candidates, n_train=n * (k - 1) / k, n_test=n / k, maximize=True,
+                            metric="accuracy")
     comp = comp.set_index("trial").loc[range(len(cvs))]
     table = pd.DataFrame(rows)
     for ours, theirs in (("accuracy_mean", "mean"), ("accuracy_std", "std"), ("n", "n"), ("ci95_low", "ci95_low"),
