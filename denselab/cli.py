@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
 
     examples = sub.add_parser("examples", help="list the bundled example specs")
     examples.set_defaults(func=_examples)
+
+    serve = sub.add_parser("serve", help="a local web page to train networks live (prints its URL, opens nothing)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-upload-mb", type=float, default=20, help="largest accepted upload (default 20 MB)")
+    serve.set_defaults(func=_serve)
     return parser
 
 
@@ -136,6 +142,14 @@ def _examples(args) -> int:
 
     for name in example_names():
         print(f"{name:24s} {read_yaml(name).get('description', '')}")
+    return 0
+
+
+
+def _serve(args) -> int:
+    from denselab.web import serve
+
+    serve(host=args.host, port=args.port, upload_limit=int(args.max_upload_mb * 1024 * 1024))
     return 0
 
 

@@ -86,6 +86,26 @@ def _generator(name: str):
     return load
 
 
+SUNSPOT_LAGS = 11  # one solar cycle of previous years per row
+
+
+def _sunspots(spec):
+    """Yearly sunspot numbers 1700-2008 (statsmodels' bundled copy) as lagged windows.
+
+    One row per predicted year 1711-2008, in time order: the previous SUNSPOT_LAGS
+    years oldest first (lag_11 … lag_1, so `model.input_shape: [11, 1]` reads the
+    window forwards in time) and the target `next`.
+    """
+    try:
+        from statsmodels.datasets import sunspots
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise DataError("data.source: `sunspots` needs statsmodels (pip install statsmodels)") from None
+    series = sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(dtype=float)
+    k = SUNSPOT_LAGS
+    columns = {f"lag_{lag}": series[k - lag: len(series) - lag] for lag in range(k, 0, -1)}
+    return pd.DataFrame({**columns, "next": series[k:]})
+
+
 BUILTINS: dict[str, Builtin] = {
     "rocks": Builtin(_rocks, "Rock_type", "Central Andes whole-rock chemistry, 1178 samples x 10 oxides, "
                      "5 rock types (Mamani et al. 2010, GSA Data Repository Table DR2)"),
@@ -102,6 +122,13 @@ BUILTINS: dict[str, Builtin] = {
     "f2": Builtin(_generator("f2"), "label", "points uniform in [-50, 50]^2, label "
                   "sign(x0+x1)*sign(x0)*cos(|x|/2pi) > 0"),
     "f3": Builtin(_generator("f3"), "label", "points uniform in [-50, 50]^2, label x1 < 50*exp(-x0^2/50)"),
+    "circles": Builtin(_generator("circles"), "label", "2-D: a disk (0) inside a ring (1), in [-50, 50]^2"),
+    "xor": Builtin(_generator("xor"), "label", "2-D: uniform points, label 1 where x0 and x1 have the same sign"),
+    "spirals": Builtin(_generator("spirals"), "label", "2-D: two interleaved spirals (labels 0 and 1)"),
+    "gaussians": Builtin(_generator("gaussians"), "label", "2-D: two overlapping Gaussian blobs (labels 0 and 1)"),
+    "sunspots": Builtin(_sunspots, "next", "yearly sunspot numbers 1700-2008 as 298 windows: lag_11..lag_1 "
+                        "(previous 11 years, oldest first) -> next year; rows in time order (statsmodels' "
+                        "bundled copy of NOAA NGDC yearly data, public domain)"),
 }
 
 

@@ -90,8 +90,15 @@ def last_timings() -> dict:
 
 
 def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, members: list[Member],
-                  progress=None) -> EngineResult:
-    """Train every member in one compiled program (see `engine.py` for the contract)."""
+                  progress=None, *, on_chunk=None) -> EngineResult:
+    """Train every member in one compiled program (see `engine.py` for the contract).
+
+    on_chunk: optional callback(index, histories, weights) called after each epoch
+    chunk, for live views: `index` lists the members of the running group (positions
+    in `members`), `histories` their per-epoch dicts so far (as in `MemberResult`),
+    `weights` their current weights (`get_weights()` order). An exception it raises
+    stops training (e.g. a cancel button).
+    """
     started = time.perf_counter()
     reason = unsupported(model_spec)
     if reason:
@@ -139,6 +146,8 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
             history.append(np.asarray(record))
             if progress:
                 progress(done + len(real) * min(epochs, (c + 1) * chunk), total)
+            if on_chunk:
+                _report_chunk(on_chunk, group, real, head, history, state, entry.fm.weight_slots, epochs)
         history = np.concatenate(history)[:epochs]  # (epochs, M, 5)
         out = jax.device_get(fns["finish"](state, data["train"]["early_stop"], data["x_eval"], data["y_eval"]))
         book = jax.device_get({k: state[k] for k in ("epochs_run", "best_epoch") if k in state})
@@ -331,6 +340,19 @@ def _member_result(j, member, head, history, book, out, slots, early_stop) -> Me
     weights = [np.asarray(trainable[i][j] if kind == "t" else non_trainable[i][j]) for kind, i in slots]
     return MemberResult(history=hist, scores=scores, predictions=pred, weights=weights,
                         best_epoch=best, epochs_run=runs)
+
+
+def _report_chunk(on_chunk, group, real, head, history, state, slots, epochs) -> None:
+    """Call `on_chunk` with the running group's histories and weights so far."""
+    h = np.concatenate(history)[:epochs]
+    names = ("loss", head.metric, "val_loss", f"val_{head.metric}")
+    snap = jax.device_get({k: state[k] for k in ("trainable", "non_trainable")})
+    histories, weights = [], []
+    for j in range(len(real)):
+        histories.append({name: [float(v) for v in h[:, j, k]] for k, name in enumerate(names)})
+        weights.append([np.asarray(snap["trainable" if kind == "t" else "non_trainable"][i][j])
+                        for kind, i in slots])
+    on_chunk([i for i in group if i is not None], histories, weights)
 
 
 def _groups(members, entry, batch_size, shapes, patience) -> list:
