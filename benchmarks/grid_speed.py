@@ -5,10 +5,14 @@ The grid: optimizer {sgd, rmsprop, adagrad, adam, nadam} × hidden activation
 {5, 10, 15, 20, 25} × dropout {0.1 … 0.5}, f1 with 4000 points, 3-fold CV, 50 epochs,
 batch 32 (`denselab.studies.synthetic2d.FULL_GRID`, the study's own nets and losses).
 
-Fleet path (the study's): one compiled program per structural config (optimizer,
-activations, depth) with 3 folds × 5 dropout rates = 15 members. A random sample of
-`--per-depth` structural configs per depth is timed end to end (data, members,
-trace, compile, run) and the total is extrapolated per depth × 80 configs per depth.
+Fused path (`grid_minutes`, `denselab.train.grid2d`): one program per (depth, activation,
+optimizer), 4 output activations × 5 dropout rates × 3 folds = 60 members; `--per-depth`
+random (optimizer, activation) pairs per depth are timed end to end (scaling, compile,
+run) and extrapolated × 20 programs per depth. Fleet path (`fleet_grid_minutes`, the
+Keras-stateless fleet): one program per structural config with 3 folds × 5 dropout
+rates = 15 members; `--fleet-outputs` of the same pair's output activations are timed
+and extrapolated × 80 configs per depth; their accuracies are printed next to the
+fused path's, config by config.
 Keras path: `--fit-per-depth` single `model.fit` trainings per depth (the reference
 engine, compile included), extrapolated × 1 200 trainings per depth.
 
@@ -31,7 +35,10 @@ import numpy as np
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--per-depth", type=int, default=2, help="structural configs timed per depth (of 80)")
+    parser.add_argument("--per-depth", type=int, default=1,
+                        help="(optimizer, activation) pairs timed per depth (of 20): fused with all outputs")
+    parser.add_argument("--fleet-outputs", type=int, default=2,
+                        help="output activations of each pair also run per-config on the fleet (sigmoid first)")
     parser.add_argument("--fit-per-depth", type=int, default=1, help="Keras fit trainings timed per depth (of 1200)")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
@@ -47,25 +54,39 @@ def main(argv=None) -> None:
     per_depth_configs = len(grid["optimizer"]) * len(grid["activation"]) * len(grid["output_activation"])
     trainings_per_depth = per_depth_configs * len(grid["dropout"]) * s2d.FOLDS
 
-    fleet_total, fit_total, timed_fleet, timed_fit = 0.0, 0.0, 0, 0
-    rows = []
-    for depth in grid["depth"]:
-        combos = list(__import__("itertools").product(grid["optimizer"], grid["activation"], grid["output_activation"]))
-        picks = rng.sample(combos, args.per_depth)
-        seconds = []
-        for opt, act, out in picks:
-            t = time.perf_counter()
-            sub = {"optimizer": (opt,), "activation": (act,), "output_activation": (out,), "depth": (depth,),
-                   "dropout": grid["dropout"]}
-            table, _, _, timing = s2d.grid_search(sub, [("f1", ds)], args.epochs, args.seed)
-            seconds.append(time.perf_counter() - t)
-            rows.append(f"  fleet {opt}/{act}/{out}/depth {depth}: {seconds[-1]:.1f} s "
-                        f"(compile {timing['compile_s'].sum():.1f}, run {timing['run_s'].sum():.1f}); "
-                        f"best acc {table['accuracy_mean'].max():.3f}")
-            print(rows[-1], flush=True)
-        fleet_total += np.mean(seconds) * per_depth_configs
-        timed_fleet += len(picks)
+    import itertools
 
+    fleet_total, fused_total, fit_total, timed_fleet, timed_fused, timed_fit = 0.0, 0.0, 0.0, 0, 0, 0
+    pairs = []  # (fleet accuracy_mean, fused accuracy_mean) of the same config
+    n_programs_fused = len(grid["depth"]) * len(grid["activation"]) * len(grid["optimizer"])
+    for depth in grid["depth"]:
+        for opt, act in rng.sample(list(itertools.product(grid["optimizer"], grid["activation"])), args.per_depth):
+            t = time.perf_counter()
+            sub = {"optimizer": (opt,), "activation": (act,), "output_activation": grid["output_activation"],
+                   "depth": (depth,), "dropout": grid["dropout"]}
+            fused, _, _ = s2d.grid_search_fused(sub, [("f1", ds)], args.epochs, args.seed)
+            fused_s = time.perf_counter() - t
+            fused_total += fused_s * n_programs_fused / len(grid["depth"]) / args.per_depth
+            timed_fused += 1
+            outs = ["sigmoid"] + rng.sample([o for o in grid["output_activation"] if o != "sigmoid"],
+                                            args.fleet_outputs - 1)
+            seconds = []
+            for out in outs:
+                t = time.perf_counter()
+                table, _, _, timing = s2d.grid_search({**sub, "output_activation": (out,)}, [("f1", ds)],
+                                                      args.epochs, args.seed)
+                seconds.append(time.perf_counter() - t)
+                timed_fleet += 1
+                mine = fused[fused["output_activation"] == out].set_index("dropout")["accuracy_mean"]
+                theirs = table.set_index("dropout")["accuracy_mean"]
+                pairs += list(zip(theirs.loc[mine.index], mine))
+                print(f"  fleet {opt}/{act}/{out}/depth {depth}: {seconds[-1]:.1f} s (compile "
+                      f"{timing['compile_s'].sum():.1f}); acc by dropout {np.round(theirs.to_numpy(), 3).tolist()}; "
+                      f"fused {np.round(mine.to_numpy(), 3).tolist()}", flush=True)
+            print(f"  fused {opt}/{act}/all outputs/depth {depth}: {fused_s:.1f} s", flush=True)
+            fleet_total += np.mean(seconds) * per_depth_configs / args.per_depth
+
+        combos = list(itertools.product(grid["optimizer"], grid["activation"], grid["output_activation"]))
         fit_seconds = []
         for opt, act, out in rng.sample(combos, args.fit_per_depth):
             dropout = rng.choice(grid["dropout"])
@@ -83,14 +104,20 @@ def main(argv=None) -> None:
         timed_fit += len(fit_seconds)
 
     n_configs = per_depth_configs * len(grid["depth"])
+    pairs = np.asarray(pairs)
     print(f"grid: {n_configs * len(grid['dropout'])} configs x {s2d.FOLDS} folds, f1 4000 points, "
           f"{args.epochs} epochs, batch {s2d.BATCH}")
-    print(f"fleet fraction timed: {timed_fleet}/{n_configs} structural programs "
-          f"({timed_fleet / n_configs:.1%}), extrapolated per depth")
+    print(f"fused fraction timed: {timed_fused}/{n_programs_fused} programs of "
+          f"{len(grid['output_activation']) * len(grid['dropout']) * s2d.FOLDS} members, extrapolated per depth")
+    print(f"fleet (per-config) fraction timed: {timed_fleet}/{n_configs} structural programs of "
+          f"{len(grid['dropout']) * s2d.FOLDS} members, extrapolated per depth")
     print(f"fit fraction timed: {timed_fit}/{n_configs * len(grid['dropout']) * s2d.FOLDS} trainings")
-    print(f"grid_minutes: {fleet_total / 60:.1f}")
+    print(f"accuracy fleet vs fused on {len(pairs)} shared configs: mean {pairs[:, 0].mean():.4f} vs "
+          f"{pairs[:, 1].mean():.4f}; mean |diff| {np.abs(pairs[:, 0] - pairs[:, 1]).mean():.4f}")
+    print(f"fleet_grid_minutes: {fleet_total / 60:.1f}")
     print(f"fit_grid_minutes: {fit_total / 60:.1f}")
-    print(f"grid_speedup: {fit_total / fleet_total:.1f}")
+    print(f"grid_minutes: {fused_total / 60:.1f}")
+    print(f"grid_speedup: {fit_total / fused_total:.1f}")
 
 
 if __name__ == "__main__":

@@ -66,3 +66,19 @@ def test_dropout_members_train_as_separate_fleets():
 def test_study_refuses_user_data(tmp_path):
     with pytest.raises(DataError, match="generates its own 2-D data"):
         run_study("synthetic2d", tmp_path / "x", data="some.csv", target="y")
+
+
+def test_fused_grid_matches_the_fleet_per_config():
+    """Same nets, losses and optimizers; different random streams: equal accuracy within noise."""
+    ds = load_dataset(s2d.data_spec("f3", 300, 0), 0)
+    grid = {"optimizer": ("adam",), "activation": ("tanh",), "output_activation": ("sigmoid", "tanh"),
+            "depth": (2,), "dropout": (0.1,)}
+    fleet, _, _, _ = s2d.grid_search(grid, [("f3", ds)], 8, seed=0)
+    fused, _, _ = s2d.grid_search_fused(grid, [("f3", ds)], 8, seed=0)
+    keys = ["function", "optimizer", "activation", "output_activation", "depth", "dropout"]
+    both = fleet.merge(fused, on=keys, suffixes=("_fleet", "_fused"))
+    assert len(both) == 2
+    diff = both["accuracy_mean_fleet"] - both["accuracy_mean_fused"]
+    assert abs(diff.mean()) < 0.05, both
+    assert diff.abs().max() < 0.12, both
+    assert (both["accuracy_mean_fused"] > 0.7).all(), both

@@ -31,8 +31,12 @@ Decisions (each a departure from, or a reading of, the source):
 - The grid uses Keras's default glorot-uniform kernels: the source's grid used zero
   kernels, which (its own Table III shows) keeps every net at chance, so its grid
   could not rank anything.
-- The default run evaluates `DEFAULT_GRID` (a documented subset; the full 2 000-point
-  grid is `FULL_GRID`, timed by `benchmarks/grid_speed.py`); `--quick` a tiny one.
+- The default run evaluates `DEFAULT_GRID` (a documented subset, 30 epochs) on the Keras
+  fleet, one program per structural config (it keeps the weights for the decision
+  boundaries); `--quick` a tiny grid. The full 2 000-point `FULL_GRID` is for
+  `grid_search_fused` (`train/grid2d.py`: one plain-JAX program per depth × activation ×
+  optimizer, output activation and dropout as member data, final scores only), which
+  `benchmarks/grid_speed.py` times against the fleet and Keras `fit`, config by config.
 
 Owns: the study's grids, sizes and tables; training, CV, figures and the page come
 from the shared modules.
@@ -46,7 +50,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 import warnings
@@ -263,11 +266,68 @@ def grid_search(grid: dict, datasets: list, epochs: int, seed: int, progress=Non
                 if label not in best or score > best[label]["score"]:
                     spec, _ = _member_model(exp, members[i])
                     best[label] = {"score": score, "weights": result.results[i].weights, "model": spec,
-                                   "head": head, "preprocessor": members[i].tag["preprocessor"]}
+                                   "head": head, "preprocessor": members[i].tag["preprocessor"],
+                                   "row": {"function": label, **{k: members[i].tag[k] for k in (
+                                       "optimizer", "activation", "output_activation", "depth", "dropout",
+                                       "fold")}, "fold_accuracy": score}}
     per_member = pd.concat(frames, ignore_index=True)
     keys = ["data", "optimizer", "activation", "output_activation", "depth", "dropout"]
     table = _summary(per_member, keys).rename(columns={"data": "function"})
     return table, per_member, best, pd.DataFrame(timings)
+
+
+def grid_search_fused(grid: dict, datasets: list, epochs: int, seed: int, progress=None):
+    """The same grid as `grid_search`, trained by `train.grid2d`: one program per (depth, activation,
+    optimizer) whose members are functions × folds × output activations × dropout rates.
+
+    Returns (summary per config and function, per-member rows, timings); no per-epoch curves.
+    """
+    from denselab.train import grid2d
+
+    exp = experiment(base_model(), train_spec(), seed)
+    folds = []  # (label, fold, member) with scaled rows
+    for label, ds in datasets:
+        head, members = _cv_members(exp, [(label, ds)], 1)
+        folds += [(label, m.tag["fold"], m) for m in members]
+    n_max = max(len(m.x_train) for _, _, m in folds)
+    e_max = max(len(m.x_eval) for _, _, m in folds)
+    outs = [grid2d.OUTPUTS.index(o) for o in grid["output_activation"]]
+    combos = [(label, k, m, o, d) for label, k, m in folds for o in outs for d in grid["dropout"]]
+
+    def pad(a, n):
+        out = np.zeros((n,) + a.shape[1:], np.float32)
+        out[:len(a)] = a
+        return out
+
+    x = np.stack([pad(m.x_train, n_max) for _, _, m, _, _ in combos])
+    y = np.stack([pad(m.y_train[:, 0], n_max) for _, _, m, _, _ in combos])
+    xe = np.stack([pad(m.x_eval, e_max) for _, _, m, _, _ in combos])
+    ye = np.stack([pad(m.y_eval[:, 0], e_max) for _, _, m, _, _ in combos])
+    n = [len(m.x_train) for _, _, m, _, _ in combos]
+    ne = [len(m.x_eval) for _, _, m, _, _ in combos]
+    out_idx = [o for *_, o, _ in combos]
+    rates = [d for *_, d in combos]
+    member_seeds = [m.seed & 0xFFFFFFFF for _, _, m, _, _ in combos]
+    rows, timings = [], []
+    structures = list(itertools.product(grid["depth"], grid["activation"], grid["optimizer"]))
+    for i, (depth, act, opt) in enumerate(structures):
+        t0 = time.perf_counter()
+        acc, loss = grid2d.train(x, y, xe, ye, depth=depth, activation=act, optimizer=opt, output=out_idx,
+                                 dropout=rates, learning_rate=[LEARNING_RATES[opt]] * len(combos),
+                                 seed=member_seeds, epochs=epochs, batch=BATCH, n=n, n_eval=ne)
+        timings.append({"optimizer": opt, "activation": act, "depth": depth, "members": len(combos),
+                        "seconds": time.perf_counter() - t0})
+        for (label, k, _, o, d), a, l in zip(combos, acc, loss):
+            rows.append({"data": label, "fold": k, "optimizer": opt, "activation": act,
+                         "output_activation": grid2d.OUTPUTS[o], "depth": depth, "dropout": d,
+                         "accuracy": float(a), "loss": float(l), "val_loss_min": np.nan,
+                         "val_accuracy_max": np.nan})
+        if progress:
+            progress(i + 1, len(structures), "fused grid")
+    per_member = pd.DataFrame(rows)
+    keys = ["data", "optimizer", "activation", "output_activation", "depth", "dropout"]
+    table = _summary(per_member, keys).rename(columns={"data": "function"})
+    return table, per_member, pd.DataFrame(timings)
 
 
 def _member_model(exp, member):
@@ -328,6 +388,7 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
         "curves": curve_rows, "curves_summary": curve_summary, "samples": samples_table,
         "augmentation": aug, "initializers": inits, "grid": grid_table, "grid_best": grid_best,
         "grid_timing": grid_timing,
+        "grid_boundary_nets": pd.DataFrame([b["row"] for b in best.values()]),
     }
     results = {
         "name": "synthetic2d", "study": "synthetic2d", "quick": quick,
@@ -417,7 +478,9 @@ def _sections(results, frames, hist, best, datasets, quick) -> list:
                                           ds.feature_names)
             fig.axes[0].set_title(f"{label}: best grid net (fold accuracy {best[label]['score']:.3f})")
             figures.append(fig)
-    sections.append(Section("Grid search", grid_text, figures=figures, tables=["grid_best", "grid_timing"]))
+    sections.append(Section("Grid search", grid_text + " The maps show each function's best single fold "
+                            "net (table `grid_boundary_nets`) over its rows.", figures=figures,
+                            tables=["grid_best", "grid_boundary_nets", "grid_timing"]))
     return sections
 
 

@@ -296,10 +296,18 @@ def _structure_key(model_spec, train_spec, head, input_shape) -> str:
 # --- data, state and results ----------------------------------------------------
 
 def _pad(arrays, n_max: int) -> np.ndarray:
+    """Stack members' rows, padding each with copies of its first row.
+
+    Padded rows are masked out of every sum, but their values still flow through the
+    loss: a real row keeps every loss finite (an all-zero one-hot target gives
+    Cauchy–Schwarz a 0·inf gradient that the mask cannot cancel).
+    """
     first = arrays[0]
     out = np.zeros((len(arrays), n_max) + tuple(first.shape[1:]), np.float32)
     for i, a in enumerate(arrays):
         out[i, :len(a)] = a
+        if 0 < len(a) < n_max:
+            out[i, len(a):] = a[0]
     return out
 
 
