@@ -153,8 +153,9 @@ def cauchy_schwarz(y_true, y_pred):
     """Cauchy–Schwarz divergence −log(Σ σy / (‖σ‖₂ ‖y‖₂)); y_pred is σ(o). ≥ 0, 0 at σ ∝ y."""
     y, p = _pair(y_true, y_pred)
     dot = ops.sum(p * y, axis=-1)
-    norms = ops.sqrt(ops.sum(ops.square(p), axis=-1) * ops.sum(ops.square(y), axis=-1))
-    return -ops.log(ops.maximum(dot, EPS) / ops.maximum(norms, EPS))
+    # the floor sits inside the sqrt: sqrt'(0) = inf would make an all-zero row's gradient NaN
+    norms = ops.sqrt(ops.maximum(ops.sum(ops.square(p), axis=-1) * ops.sum(ops.square(y), axis=-1), EPS ** 2))
+    return -ops.log(ops.maximum(dot, EPS) / norms)
 
 
 # --- the registry --------------------------------------------------------------------

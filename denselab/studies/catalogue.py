@@ -6,7 +6,7 @@ functions of Janocha & Czarnecki (2017), the Keras optimizers and three topologi
 generated data and puts the numbers side by side:
 
 - `activations`: the hidden activation of a Dense 20 → Dense 20 net × the 2-D sets
-  f1, f2, f3 (N = 999) and iris: CV accuracy (mean ± sample std over folds), curves;
+  f1, f2, f3 (N = 1000) and iris: CV accuracy (mean ± sample std over folds), curves;
 - `losses`: the catalogue's 12 losses × the same sets (hidden relu): CV accuracy and
   the fleet's training seconds per epoch;
 - `optimizers`: sgd, adam, adadelta, adagrad, rmsprop, nadam × learning rates
@@ -83,10 +83,7 @@ OPTIMIZERS = ("sgd", "adam", "adadelta", "adagrad", "rmsprop", "nadam")
 LEARNING_RATES = (0.001, 0.01, 0.1, 1.0)
 DATASETS = ("f1", "f2", "f3", "iris")
 OPTIMIZER_DATA = "f1"
-# 999 = 3 × 333: every fold trains on 666 rows, so no fleet member is padded. A padded
-# row has an all-zero target, and cauchy_schwarz's gradient there is 0 · ∞ = NaN (the
-# row is masked only after the loss), which kills that member; see the test marked xfail.
-N = 999
+N = 1000
 FOLDS = 3
 EPOCHS = 30
 IRIS_EPOCHS = 100  # iris has 80 training rows per fold: 3 steps per epoch, 30 epochs would be 90 steps
@@ -529,8 +526,8 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
     cv_text = (f"Net: {s['hidden']} (hidden activation as stated), output from the task (sigmoid for the binary "
                f"2-D sets, softmax for iris, or what the loss wants). {s['folds']}-fold stratified CV, "
                f"{s['epochs']} epochs (iris: {s['iris_epochs']}, its folds have 80 rows = 3 steps per epoch), batch "
-               f"{s['batch_size']}, Adam 0.001; f1/f2/f3 with N = {s['n']} generated points (3 × 333, so the "
-               f"folds are equal), iris 120 training rows (30 test rows unused). Mean ± sample std (ddof 1) over "
+               f"{s['batch_size']}, Adam 0.001; f1/f2/f3 with N = {s['n']} generated points, iris 120 "
+               f"training rows (30 test rows unused). Mean ± sample std (ddof 1) over "
                f"folds; all folds of one configuration train as one fleet. f2 (sign-flipped cosine rings) is "
                f"beyond this small budget for every choice: its scores stay near chance here (the synthetic2d "
                f"study trains it on 4000 points).{quick_note}")
