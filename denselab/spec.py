@@ -385,7 +385,7 @@ def apply_override(raw: dict, item: str) -> None:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         raise SpecError(f"--set {item}: the value `{text}` is not valid YAML") from None
-    parts = _path_parts(key.strip())
+    parts = path_parts(key.strip(), f"--set {key}")
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         nxt = {} if isinstance(parts[i + 1], str) else []
@@ -402,17 +402,20 @@ def apply_override(raw: dict, item: str) -> None:
     node[last] = value
 
 
-def _path_parts(key: str) -> list:
+def path_parts(path: str, where: str) -> list:
+    """`model.hidden[0].units` → ['model', 'hidden', 0, 'units']; errors name `where`."""
     parts: list = []
-    for piece in key.split("."):
+    for piece in path.split("."):
         name, *indices = piece.split("[")
+        if not name and not indices:
+            raise SpecError(f"{where}: `{path}` is not a dotted path like model.hidden[0].units")
         if name:
-            parts.append(name)
+            parts.append(name.strip())
         for idx in indices:
             try:
                 parts.append(int(idx.rstrip("]")))
             except ValueError:
-                raise SpecError(f"--set {key}: `[{idx}` is not an integer index") from None
+                raise SpecError(f"{where}: `[{idx}` is not an integer index, e.g. model.hidden[0]") from None
     return parts
 
 

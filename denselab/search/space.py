@@ -45,7 +45,7 @@ from typing import Any, Union
 
 from denselab import seeds
 from denselab.errors import SpecError, suggest, unknown
-from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
+from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec, path_parts
 
 SAMPLERS = ("grid", "random", "tpe")
 SECTION_FIELDS = ("sampler", "trials", "batch", "top", "space")
@@ -394,20 +394,7 @@ def _check_overlaps(found: list) -> None:
 
 def _parts(path: str, where: str | None = None) -> list:
     """`model.hidden[0].units` → ['model', 'hidden', 0, 'units']."""
-    parts: list = []
-    where = where or path
-    for piece in str(path).split("."):
-        name, *indices = piece.split("[")
-        if not name and not indices:
-            raise SpecError(f"{where}: `{path}` is not a dotted path like model.hidden[0].units")
-        if name:
-            parts.append(name.strip())
-        for idx in indices:
-            try:
-                parts.append(int(idx.rstrip("]")))
-            except ValueError:
-                raise SpecError(f"{where}: `[{idx}` is not an integer index, e.g. model.hidden[0]") from None
-    return parts
+    return path_parts(str(path), where or str(path))
 
 
 def _label(parts: list) -> str:
