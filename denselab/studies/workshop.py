@@ -237,7 +237,7 @@ def _iris(quick, seed, progress):
     return rows, sections, specs
 
 
-def _cnn_experiment(source: str, target: str, train: dict, quick: bool, input_shape) -> Experiment:
+def cnn_experiment(source: str, target: str, train: dict, quick: bool, input_shape) -> Experiment:
     train = dict(train, epochs=QUICK["cnn_epochs"]) if quick else dict(train)
     return Experiment.from_dict({
         "name": f"workshop-cnn-{source}", "data": {"source": source, "target": target, "scaling": "none"},
@@ -247,7 +247,7 @@ def _cnn_experiment(source: str, target: str, train: dict, quick: bool, input_sh
 
 def _cnn(quick, seed, progress):
     rows, sections = [], []
-    exp = _cnn_experiment("digits", "digit", CNN_TRAIN, quick, (8, 8, 1)).replace(seed=seed)
+    exp = cnn_experiment("digits", "digit", CNN_TRAIN, quick, (8, 8, 1)).replace(seed=seed)
     specs = {"digits": exp.to_dict()}
     ds = load_dataset(exp.data, seed)
     row, h = _train_cnn("digits (8×8)", exp, ds, progress)
@@ -257,18 +257,18 @@ def _cnn(quick, seed, progress):
     confusion = tables.confusion_table(y_true, y_pred, list(map(str, ds.classes)))
     figures = [plots.curves([h.history], "accuracy", val_label="test rows"),
                plots.confusion(y_true, y_pred, list(map(str, ds.classes)))]
-    mnist_path = _mnist_path()
-    if mnist_path.exists():
-        mexp = _cnn_experiment("mnist", "digit", MNIST_TRAIN, quick, (28, 28, 1)).replace(seed=seed)
-        mrow, mh = _train_cnn("MNIST (28×28)", mexp, _mnist(mnist_path, quick), progress)
+    mnist_file = mnist_path()
+    if mnist_file.exists():
+        mexp = cnn_experiment("mnist", "digit", MNIST_TRAIN, quick, (28, 28, 1)).replace(seed=seed)
+        mrow, mh = _train_cnn("MNIST (28×28)", mexp, load_mnist(mnist_file, quick), progress)
         specs["mnist"] = mexp.to_dict()
         rows.append(mrow)
         figures.append(plots.curves([mh.history], "accuracy", val_label="test rows"))
-        mnist_text = (f"MNIST from `{mnist_path}` with the workshop's own settings (Adagrad 0.01, batch 100, "
+        mnist_text = (f"MNIST from `{mnist_file}` with the workshop's own settings (Adagrad 0.01, batch 100, "
                       f"{mexp.train.epochs} epochs; the workshop reports over 98 %): test accuracy "
                       f"{mrow['test_accuracy']:.4f}.")
     else:
-        mnist_text = (f"MNIST was not run: `{mnist_path}` is not there, and this study never downloads. To add it, "
+        mnist_text = (f"MNIST was not run: `{mnist_file}` is not there, and this study never downloads. To add it, "
                       "run once on a machine with internet access `python -c \"import keras; "
                       "keras.datasets.mnist.load_data()\"` (it saves ~/.keras/datasets/mnist.npz, 11 MB), or copy "
                       "that file there, then run the study again.")
@@ -280,7 +280,7 @@ def _cnn(quick, seed, progress):
             f"Adagrad/5 epochs is for 60 000 images), it scores test accuracy {d['test_accuracy']:.4f} on "
             f"{d['test_rows']} held-out images in {d['seconds']:.0f} s. One network, no cross-validation: the "
             f"learning curve's validation line is the test rows, as in the workshop's `validation_data`. Engine: "
-            f"{d['engine']} (the fleet's batch normalisation does not yet take a 1-channel image).\n\n{mnist_text}")
+            f"{d['engine']}.\n\n{mnist_text}")
     sections.append(Section("3 · A convolutional network on digits", text, figures=figures, tables=["cnn"]))
     return rows, sections, confusion, specs
 
@@ -296,12 +296,12 @@ def _train_cnn(label, exp, ds, progress):
     return row, h
 
 
-def _mnist_path() -> Path:
+def mnist_path() -> Path:
     """Where `keras.datasets.mnist.load_data()` keeps its download."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
 
 
-def _mnist(path: Path, quick: bool) -> Dataset:
+def load_mnist(path: Path, quick: bool) -> Dataset:
     """MNIST's official 60 000 / 10 000 split as a Dataset (pixels 0–255 → 0–1, BatchNorm does the rest)."""
     with np.load(path) as f:
         x_train, y_train, x_test, y_test = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
