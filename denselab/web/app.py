@@ -181,18 +181,23 @@ def create_app(upload_limit: int = DEFAULT_UPLOAD_LIMIT) -> FastAPI:
         job.cancel()
         return {"job": jid, "state": "stopping" if not job.finished.is_set() else job.state}
 
-    @app.get("/api/jobs/{jid}/model.keras")
-    def model(jid: str):
+    def _finished_file(jid: str, what: str, make, media_type: str, filename: str):
+        """A download that needs a finished training: 404, 409 or a one-line error otherwise."""
         job = _job(jid)
         if job is None:
             return _error("job: unknown", 404)
         if job.final is None:
-            return _error("model: this training has not finished; press Train and wait for it", 409)
+            return _error(f"{what}: this training has not finished; press Train and wait for it", 409)
         try:
-            path = job.model_file()
+            path = make(job)
         except DenselabError as exc:
             return _error(str(exc))
-        return FileResponse(path, media_type="application/octet-stream", filename=f"{job.plan.experiment.name}.keras")
+        return FileResponse(path, media_type=media_type, filename=filename.format(name=job.plan.experiment.name))
+
+    @app.get("/api/jobs/{jid}/model.keras")
+    def model(jid: str):
+        return _finished_file(jid, "model", lambda job: job.model_file(), "application/octet-stream",
+                              "{name}.keras")
 
     @app.get("/api/jobs/{jid}/spec.yaml")
     def spec(jid: str):
@@ -205,16 +210,8 @@ def create_app(upload_limit: int = DEFAULT_UPLOAD_LIMIT) -> FastAPI:
 
     @app.get("/api/jobs/{jid}/report.zip")
     def report(jid: str):
-        job = _job(jid)
-        if job is None:
-            return _error("job: unknown", 404)
-        if job.final is None:
-            return _error("report: this training has not finished; press Train and wait for it", 409)
-        try:
-            path = job.report_zip()
-        except DenselabError as exc:
-            return _error(str(exc))
-        return FileResponse(path, media_type="application/zip", filename=f"{job.plan.experiment.name}-report.zip")
+        return _finished_file(jid, "report", lambda job: job.report_zip(), "application/zip",
+                              "{name}-report.zip")
 
     return app
 
