@@ -34,11 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="cross-validate, test and report one spec")
     run.add_argument("spec", help="a YAML spec file or a bundled example name (see `denselab examples`)")
-    run.add_argument("--out", help="report folder (default runs/<name>-<timestamp>/)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a spec field, e.g. --set train.epochs=5 (repeatable)")
-    run.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _output_arguments(run, "runs/<name>-<timestamp>/", "train.epochs=5", "no progress bar")
     run.set_defaults(func=_run)
 
     search = sub.add_parser("search", help="search a spec's space (grid, random, TPE); report the best")
@@ -46,11 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--trials", type=int, help="finished trials wanted in the study (default search.trials); "
                         "a re-run tops up to this number")
     search.add_argument("--storage", help="SQLAlchemy URL of the results database (default sqlite:///denselab.db)")
-    search.add_argument("--out", help="report folder (default runs/<name>-search-<timestamp>/)")
-    search.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec field, e.g. --set search.sampler=random (repeatable)")
-    search.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
-    search.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    _output_arguments(search, "runs/<name>-search-<timestamp>/", "search.sampler=random", "no per-trial lines")
     search.set_defaults(func=_search)
 
     study = sub.add_parser("study", help="run a built-in study (rocks, workshop, synthetic2d, catalogue)")
@@ -77,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_arguments(parser, default_out: str, example: str, quiet: str) -> None:
+    """--out, --set, --engine, --quiet: the arguments `run` and `search` share."""
+    parser.add_argument("--out", help=f"report folder (default {default_out})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a spec field, e.g. --set {example} (repeatable)")
+    parser.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
+    parser.add_argument("--quiet", action="store_true", help=quiet)
+
+
 def _run(args) -> int:
     import denselab.workflow as api
 
@@ -84,7 +85,7 @@ def _run(args) -> int:
         result = api.run(args.spec, out=args.out, overrides=args.set, engine=args.engine, progress=progress)
     r = result.results
     cv = r["cv"]
-    print(f"{result.experiment.name}: {cv['folds'] and len(cv['folds'])} CV members ({cv['engine']}), "
+    print(f"{result.experiment.name}: {cv['n']} CV members ({cv['engine']}), "
           f"{cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f} (95% CI {cv['ci95'][0]:.4f}–{cv['ci95'][1]:.4f}); "
           f"test {cv['metric']} {r['test'][cv['metric']]:.4f} on {r['test']['n']} rows")
     if r["predictions"]:
@@ -114,18 +115,14 @@ def _search(args) -> int:
 
 
 def _study(args) -> int:
-    from datetime import datetime
-    from pathlib import Path
-
     from denselab.studies import run_study
 
-    out = Path(args.out) if args.out else Path("runs") / f"{args.name}-{datetime.now():%Y%m%d-%H%M%S}"
     with _progress(args.quiet) as progress:
-        results = run_study(args.name, out, data=args.data, target=args.target, quick=args.quick,
+        results = run_study(args.name, args.out, data=args.data, target=args.target, quick=args.quick,
                             seed=args.seed, progress=progress)
     for name, rows in results.get("tables", {}).items():
         print(f"{name}: {len(rows)} rows")
-    print(f"report: {out / 'report.html'}")
+    print(f"report: {results['out']}/report.html")
     return 0
 
 

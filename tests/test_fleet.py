@@ -74,6 +74,19 @@ def test_cross_validation_accuracy_matches_fit():
     assert set(a.histories[0]) == set(b.histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
 
 
+def _fleet_and_fit(spec, train):
+    """One 30-row member trained by the fleet, and by model.fit from the same initial weights."""
+    head = head_for("classification", 3, spec, train)
+    member = _members(head, [30])[0]
+    start = fleet.initial_weights(spec, train, head, [member])[0]
+    result = fleet.train_members(spec, train, head, [member]).results[0]
+    model = fit.compile_model(build_model(spec, head, 4), train, head)
+    model.set_weights(start)
+    history = model.fit(member.x_train, member.y_train, validation_data=(member.x_eval, member.y_eval),
+                        epochs=train.epochs, batch_size=train.batch_size, shuffle=False, verbose=0).history
+    return result, model, history, member, head
+
+
 def test_single_member_matches_fit_weights(monkeypatch):
     """Same initial weights, rows in order (30 rows in batches of 7: a partial last batch),
     L1 + L2 penalties and BatchNormalization: the fleet's weights, moving statistics and
@@ -82,15 +95,7 @@ def test_single_member_matches_fit_weights(monkeypatch):
     batch, epochs = 7, 3
     monkeypatch.setattr(fleet, "_shuffle", False)
     spec, train = ModelSpec(hidden=layers), TrainSpec(epochs=epochs, batch_size=batch, learning_rate=0.01)
-    head = head_for("classification", 3, spec, train)
-    member = _members(head, [30])[0]
-    start = fleet.initial_weights(spec, train, head, [member])[0]
-    result = fleet.train_members(spec, train, head, [member]).results[0]
-
-    model = fit.compile_model(build_model(spec, head, 4), train, head)
-    model.set_weights(start)
-    history = model.fit(member.x_train, member.y_train, validation_data=(member.x_eval, member.y_eval),
-                        epochs=epochs, batch_size=batch, shuffle=False, verbose=0).history
+    result, model, history, member, head = _fleet_and_fit(spec, train)
     for got, want in zip(result.weights, model.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -106,13 +111,7 @@ def test_every_optimizer_matches_fit_after_one_epoch(monkeypatch, optimizer):
     spec = ModelSpec(hidden=(LayerSpec(units=5),))
     train = TrainSpec(optimizer=optimizer, epochs=1, batch_size=16, learning_rate=0.05,
                       momentum=0.9 if optimizer == "sgd" else 0.0, nesterov=optimizer == "sgd")
-    head = head_for("classification", 3, spec, train)
-    member = _members(head, [30])[0]
-    start = fleet.initial_weights(spec, train, head, [member])[0]
-    result = fleet.train_members(spec, train, head, [member]).results[0]
-    model = fit.compile_model(build_model(spec, head, 4), train, head)
-    model.set_weights(start)
-    model.fit(member.x_train, member.y_train, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    result, model, _, _, _ = _fleet_and_fit(spec, train)
     for got, want in zip(result.weights, model.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 

@@ -61,20 +61,30 @@ def _register(fn):
     return keras.saving.register_keras_serializable(package="denselab")(fn)
 
 
+def _abs_sum(y_true, y_pred):
+    """Σⱼ |yⱼ − ŷⱼ|: L1 on logits and expectation on probabilities differ only by the output."""
+    y, o = _pair(y_true, y_pred)
+    return ops.sum(ops.abs(y - o), axis=-1)
+
+
+def _square_sum(y_true, y_pred):
+    """Σⱼ (yⱼ − ŷⱼ)²: L2 on logits, regularised expectation on probabilities."""
+    y, o = _pair(y_true, y_pred)
+    return ops.sum(ops.square(y - o), axis=-1)
+
+
 # --- on logits o (linear output) ---------------------------------------------------
 
 @_register
 def l1(y_true, y_pred):
     """L1 loss ‖y − o‖₁ on the logits o (sum over classes)."""
-    y, o = _pair(y_true, y_pred)
-    return ops.sum(ops.abs(y - o), axis=-1)
+    return _abs_sum(y_true, y_pred)
 
 
 @_register
 def l2(y_true, y_pred):
     """L2 loss ‖y − o‖²₂ on the logits o (sum over classes; mse is the mean)."""
-    y, o = _pair(y_true, y_pred)
-    return ops.sum(ops.square(y - o), axis=-1)
+    return _square_sum(y_true, y_pred)
 
 
 def _hinge_power(y_true, y_pred, power: int):
@@ -106,15 +116,13 @@ def cubed_hinge(y_true, y_pred):
 @_register
 def expectation(y_true, y_pred):
     """Expectation loss ‖y − σ(o)‖₁; y_pred is σ(o)."""
-    y, p = _pair(y_true, y_pred)
-    return ops.sum(ops.abs(y - p), axis=-1)
+    return _abs_sum(y_true, y_pred)
 
 
 @_register
 def regularised_expectation(y_true, y_pred):
     """Regularised expectation loss ‖y − σ(o)‖²₂ (the Brier score); y_pred is σ(o)."""
-    y, p = _pair(y_true, y_pred)
-    return ops.sum(ops.square(y - p), axis=-1)
+    return _square_sum(y_true, y_pred)
 
 
 @_register

@@ -9,6 +9,7 @@ results. `denselab study NAME` calls `run_study` and nothing else.
 from __future__ import annotations
 
 import importlib
+from datetime import datetime
 from pathlib import Path
 
 from denselab.errors import SpecError, suggest
@@ -21,16 +22,21 @@ STUDIES = {
 }
 
 
-def run_study(name: str, out, *, data=None, target=None, quick: bool = False, seed: int = 0,
+def run_study(name: str, out=None, *, data=None, target=None, quick: bool = False, seed: int = 0,
               progress=None) -> dict:
-    """Run the built-in study `name` and write its report into `out`."""
+    """Run the built-in study `name` and write its report into `out`.
+
+    out: the report folder (default `runs/<name>-<timestamp>/`); the results say where (`out`).
+    """
     if name not in STUDIES:
         raise SpecError(f"study: unknown study `{name}`{suggest(name, STUDIES)}; studies: {', '.join(STUDIES)}")
     from denselab.report.html import check_out_dir
 
-    check_out_dir(Path(out))
+    out = Path(out) if out else Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    check_out_dir(out)
     try:
         module = importlib.import_module(STUDIES[name])
     except ModuleNotFoundError:
         raise SpecError(f"study: `{name}` is not available in this version of denselab") from None
-    return module.run(Path(out), data=data, target=target, quick=quick, seed=seed, progress=progress)
+    results = module.run(out, data=data, target=target, quick=quick, seed=seed, progress=progress)
+    return {**results, "out": str(out)}
