@@ -243,19 +243,20 @@ def test_recover_trial_asked_but_never_marked(tmp_path):
     import optuna
     from optuna.trial import TrialState
 
-    from denselab.search import store
+    from denselab.search import recovery
 
     space = parse(tiny_spec("s", sampler="grid", space={"train.learning_rate": [0.01, 0.1]}))
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    study = optuna.create_study(study_name="s", storage=url, sampler=space.make_sampler(0), direction="maximize")
+    study = optuna.create_study(study_name="s", storage=url, sampler=space.make_sampler(), direction="maximize")
     orphan = study.ask()
     live = study.ask()
-    store.mark(study, live._trial_id)  # owned by this (live) process: left alone
-    assert store.recover(study, ["train.learning_rate"], url) == [orphan.number]
+    recovery.mark(study, live._trial_id)  # owned by this (live) process: left alone
+    assert recovery.recover(study, recovery.Watch(url), ["train.learning_rate"], retries=2) == [orphan.number]
     trials = study.get_trials(deepcopy=False)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
     queued = trials[2].system_attrs["fixed_params"]["train.learning_rate"]
-    assert queued in (0.01, 0.1) and {"train.learning_rate": queued} != store._grid_params(study.sampler, trials[1])
+    assert queued in (0.01, 0.1) and {"train.learning_rate": queued} != recovery._grid_params(study.sampler, trials[1])
+    assert trials[2].user_attrs == {"denselab_retry_of": 0, "denselab_attempt": 2}
 
 
 def test_ctrl_c_mid_batch_requeues_the_unfinished_trial(tmp_path, monkeypatch):

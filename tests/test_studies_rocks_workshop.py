@@ -8,6 +8,7 @@ import pytest
 
 from denselab.cli import main
 from denselab.errors import DataError
+from denselab.report.audit import missing_numbers
 from denselab.studies import run_study
 
 LADDER = {"data", "model", "epochs", "accuracy_mean", "accuracy_std", "p_value_vs_best", "ci95_low", "ci95_high"}
@@ -19,7 +20,10 @@ CNN = {"data", "test_accuracy", "epochs", "seconds"}
 
 def _saved(out):
     assert (out / "report.html").is_file()
-    return json.loads((out / "results.json").read_text())
+    saved = json.loads((out / "results.json").read_text())
+    # the page's promise: every number shown is also in results.json
+    assert missing_numbers((out / "report.html").read_text(encoding="utf-8"), saved) == []
+    return saved
 
 
 def _table_csv(path, rows=90, seed=0):

@@ -9,6 +9,7 @@ import pytest
 from denselab.data.prepare import load_dataset
 from denselab.data.sources import BUILTINS, describe
 from denselab.errors import DataError
+from denselab.report.audit import missing_numbers
 from denselab.models.build import head_for
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
 from denselab.studies import catalogue, run_study
@@ -46,6 +47,11 @@ def test_quick_study_writes_report_and_contract_tables(quick):
     assert {r["model"].split()[0] for r in saved["tables"]["topologies"]} >= {"MLP", "CNN", "GRU", "persistence"}
     for row in saved["tables"]["losses"]:
         assert row["seconds_per_epoch"] > 0
+
+
+def test_every_number_on_the_page_is_in_results_json(quick):
+    _, saved, out = quick
+    assert missing_numbers((out / "report.html").read_text(encoding="utf-8"), saved) == []
 
 
 def test_study_refuses_user_data(tmp_path):

@@ -1,4 +1,5 @@
-"""The `synthetic2d` study: the quick run writes the contract tables; zeros ≈ chance;
+"""The `synthetic2d` study: the quick run writes the contract tables (and every number it shows is in
+results.json); zeros ≈ chance;
 dropout as a fleet member trains exactly as one fleet per dropout rate."""
 
 import json
@@ -9,6 +10,7 @@ import pytest
 from denselab.cli import main
 from denselab.data.prepare import load_dataset
 from denselab.errors import DataError
+from denselab.report.audit import missing_numbers
 from denselab.studies import run_study
 from denselab.studies import synthetic2d as s2d
 
@@ -49,6 +51,23 @@ def test_zeros_initializer_is_near_chance(quick):
     for row in zeros:  # a constant output: the majority class at best, loss ≈ ln 2
         assert row["accuracy_mean"] < 0.65
         assert abs(row["loss_mean"] - np.log(2)) < 0.02
+
+
+def test_every_number_on_the_page_is_in_results_json(quick):
+    saved, out = quick
+    assert missing_numbers((out / "report.html").read_text(encoding="utf-8"), saved) == []
+
+
+def test_initializer_table_states_its_training_and_chance(quick):
+    saved, _ = quick
+    assert saved["settings"]["initializers"]["learning_rate"] == s2d.INIT_LEARNING_RATE
+    assert saved["settings"]["initializers"]["dropout"] == s2d.INIT_DROPOUT
+    for row in saved["tables"]["initializers"]:
+        assert 0.5 <= row["majority_rate"] < 1
+        if row["initializer"] == "zeros":  # a constant output scores the majority class exactly
+            assert row["accuracy_mean"] == pytest.approx(row["majority_rate"], abs=5e-3)
+    source = {r["initializer"]: r["accuracy"] for r in saved["tables"]["initializers_source"]}
+    assert source["random_normal"] == 0.9474 and source["zeros"] == 0.5299  # the source's Table III
 
 
 def test_dropout_members_train_as_separate_fleets():

@@ -20,7 +20,11 @@ def f1(x: np.ndarray) -> np.ndarray:
 
 
 def f2(x: np.ndarray) -> np.ndarray:
-    """Sinusoidal clusters: sign(x0 + x1) · sign(x0) · cos(‖x‖ / 2π) > 0."""
+    """Sinusoidal clusters: sign(x0 + x1) · sign(x0) · cos(‖x‖ / 2π) > 0.
+
+    Two sign lines cut the plane into wedges and the cosine into rings about 20 units wide,
+    so a net needs many more steps than for f1 or f3 (the course's f2 labels are this formula).
+    """
     r = np.sqrt((x ** 2).sum(axis=1))
     return (np.sign(x[:, 0] + x[:, 1]) * np.sign(x[:, 0]) * np.cos(r / (2 * np.pi)) > 0).astype(int)
 

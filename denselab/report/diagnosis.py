@@ -12,9 +12,9 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
 import math
+
+import numpy as np
 
 # Accuracy within this of the majority-class rate means the network learned next to nothing.
 NEAR_BASELINE_ACCURACY = 0.05
@@ -59,6 +59,20 @@ def diagnose(task: str, metric: str, train_score: float, val_score: float, basel
                f"{'the majority class' if metric == 'accuracy' else 'the mean'}) is {_fmt(baseline)}.")
     verdict, remedy = _verdict(metric, float(train_score), float(val_score), float(baseline))
     return f"{numbers} {verdict} {remedy}".strip()
+
+
+def measures(metric: str, train_score: float, val_score: float, baseline: float) -> dict:
+    """The numbers `diagnose` words, as one table row (a report's results.json keeps them).
+
+    `gap` is training − validation for accuracy (the text shows it in points) and
+    validation ÷ training error for mse (the text shows it as a multiple).
+    """
+    train, val = float(train_score), float(val_score)
+    if metric == "accuracy":
+        gap = train - val
+    else:
+        gap = val / train if train > 0 else math.inf
+    return {"metric": metric, "training": train, "validation": val, "chance": float(baseline), "gap": gap}
 
 
 def _verdict(metric: str, train: float, val: float, base: float) -> tuple[str, str]:

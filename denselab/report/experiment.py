@@ -16,6 +16,7 @@ from denselab.report.html import Section, write_report
 from denselab.train.engine import predicted_codes
 
 MAX_PAIRPLOT_FEATURES = 12
+CI_LEVEL = 0.95  # `Summary.ci95` (train/evaluate.py); the page writes "95 % CI"
 
 
 def write(result, out_dir: Path) -> Path:
@@ -37,7 +38,7 @@ def compose(result) -> tuple[list, dict]:
         "cv_summary": pd.DataFrame([{
             "metric": metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95_low": s.ci95[0],
             "ci95_high": s.ci95[1], f"test_{metric}": final.scores[metric], "test_loss": final.scores["loss"],
-            "engine": cv.engine, "compile_s": cv.compile_s, "run_s": cv.run_s}]),
+            "ci_level": CI_LEVEL, "engine": cv.engine, "compile_s": cv.compile_s, "run_s": cv.run_s}]),
         "cv_folds": pd.DataFrame({"seed": cv.seed, "fold": cv.fold, metric: cv.scores, "loss": cv.losses}),
     }
     summary_text = (
@@ -46,7 +47,8 @@ def compose(result) -> tuple[list, dict]:
         f"{len(ds.y_train)} training rows, {len(ds.y_test)} held-out test rows"
         f"{f', {ds.dropped_rows} rows with missing values dropped' if ds.dropped_rows else ''}. "
         f"{exp.evaluate.folds}-fold cross-validation × {exp.evaluate.seeds} seed(s) on the training rows: "
-        f"{metric} {s.mean:.4f} ± {s.std:.4f} (sample std; 95 % CI of the mean {s.ci95[0]:.4f}–{s.ci95[1]:.4f}). "
+        f"{metric} {s.mean:.4f} ± {s.std:.4f} (sample std; {100 * CI_LEVEL:g} % CI of the mean "
+        f"{s.ci95[0]:.4f}–{s.ci95[1]:.4f}). "
         f"Refit on all training rows, the test {metric} is {final.scores[metric]:.4f}. "
         f"Engine: {cv.engine} (compile {cv.compile_s:.2f} s, run {cv.run_s:.2f} s)."
     )
@@ -57,9 +59,13 @@ def compose(result) -> tuple[list, dict]:
     sections = [Section("Result", summary_text, tables=["cv_summary"])]
 
     train_score = float(np.nanmean([h[metric][-1] for h in cv.histories]))
+    chance = diagnosis.baseline(ds, metric)
+    tables["diagnosis"] = pd.DataFrame([diagnosis.measures(metric, train_score, s.mean, chance)])
     sections.append(Section(
         "Diagnosis",
-        diagnosis.diagnose(ds.task, metric, train_score, s.mean, diagnosis.baseline(ds, metric)),
+        diagnosis.diagnose(ds.task, metric, train_score, s.mean, chance)
+        + " Training: the last epoch's score, mean over the cross-validation members.",
+        tables=["diagnosis"],
     ))
     val_label = "validation split" if exp.train.effective_validation_split > 0 else "held-out fold"
     sections.append(Section(

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from denselab.report import plots
+from denselab.report.experiment import CI_LEVEL
 from denselab.report.html import Section, write_report
 
 
@@ -35,6 +36,7 @@ def compose(r: dict) -> tuple[list, dict]:
     frames = {
         "best": pd.DataFrame([{"trial": best["trial"], "metric": metric, "cv_mean": cv["mean"], "cv_std": cv["std"],
                                "n": cv["n"], "ci95_low": cv["ci95"][0], "ci95_high": cv["ci95"][1],
+                               "ci_level": CI_LEVEL,
                                f"test_{metric}": (test or {}).get(metric), "test_loss": (test or {}).get("loss"),
                                "test_rows": (test or {}).get("n"),
                                **{f"param {k}": _cell(v) for k, v in best["params"].items()}}]),
@@ -55,7 +57,8 @@ def compose(r: dict) -> tuple[list, dict]:
         f"{o['folds']}-fold cross-validation × {o['seeds']} seed(s) on the training rows only, the same "
         f"folds for every trial ({better} {metric} is better).\n\n"
         f"Best: trial {best['trial']} ({_params_text(best['params'])}), CV {metric} {cv['mean']:.4f} ± "
-        f"{cv['std']:.4f} (sample std; 95 % CI of the mean {cv['ci95'][0]:.4f}–{cv['ci95'][1]:.4f}). {test_text}"
+        f"{cv['std']:.4f} (sample std; {100 * CI_LEVEL:g} % CI of the mean {cv['ci95'][0]:.4f}–"
+        f"{cv['ci95'][1]:.4f}). {test_text}"
     )
     sections = [Section("Best configuration", intro, tables=["best"])]
 

@@ -4,8 +4,12 @@
   paths) and the grid / random / TPE samplers.
 - `runner.search`: ask → group by structure → one engine call per group → tell; the
   best configuration is refit and scored once on the test rows.
+- `worker.work`: one more process on the same study (`denselab worker`), any machine.
+- `status.status` / `status.render`: where a study stands (`denselab status`).
 - `store`: the results database (Optuna storage, `sqlite:///denselab.db` by default),
-  password masking, recovery of trials left running by a dead process.
+  password masking, waiting out outages, the study lock.
+- `recovery`: owners, heartbeats, orphaned trials and the retry budget.
+- `pgserver`: a throwaway PostgreSQL server (the workers' tests and benchmark).
 - `compare`: the Nadeau–Bengio corrected resampled t-test and the comparison table.
 
 Example:
@@ -17,8 +21,9 @@ from denselab.search.compare import TTest, comparison_table, corrected_ttest
 from denselab.search.runner import SearchResult, search, split_hparams
 from denselab.search.space import Param, Space, parse
 from denselab.search.store import DEFAULT_STORAGE, mask_url
+from denselab.search.worker import WorkResult, work
 
 __all__ = [
     "search", "SearchResult", "split_hparams", "parse", "Space", "Param", "corrected_ttest",
-    "comparison_table", "TTest", "mask_url", "DEFAULT_STORAGE",
+    "comparison_table", "TTest", "mask_url", "DEFAULT_STORAGE", "work", "WorkResult",
 ]

@@ -8,13 +8,19 @@ objective of a trial is k-fold CV on the training rows only; the folds and membe
 seeds are those of `cross_validate` (they derive from the spec's seed, the seed
 repetition and the fold), so every trial is scored on the same folds (paired
 scores), a trial's numbers equal `cross_validate` of its spec, and they do not depend
-on which batch or group ran it. The test rows are used once, to score the best
-configuration refit on all training rows.
+on which batch, group, worker or machine ran it. The test rows are used once, to
+score the best configuration refit on all training rows.
+
+Many workers share one study (`worker.py`): under the study lock a worker recovers
+orphaned trials, then asks only for what is still missing (wanted − COMPLETE −
+RUNNING), so the study ends with exactly the trials wanted; with nothing to ask it
+waits while others run, and stops once enough are COMPLETE.
 
 Owns: the search loop, the trial's stored attributes (`cv`: per-member scores,
-folds, seeds, summary; `history`: per-epoch means over members; `manifest`; `engine`)
-and the refit of the best configuration. Storage and crash recovery: `store.py`;
-the space and samplers: `space.py`; the statistics: `compare.py`.
+folds, seeds, summary; `history`: per-epoch means over members; `manifest`; `engine`),
+the study's target (`denselab_target`) and the refit of the best configuration.
+Storage and outages: `store.py`; owners, heartbeats, retries: `recovery.py`; extra
+processes: `worker.py`; the space and samplers: `space.py`; statistics: `compare.py`.
 
 Example:
     >>> from denselab.search import search                                  # doctest: +SKIP
@@ -38,7 +44,7 @@ from denselab import seeds
 from denselab.data.prepare import fold_indices, load_dataset
 from denselab.errors import DenselabError, SpecError
 from denselab.models.build import head_for
-from denselab.search import store
+from denselab.search import recovery, store
 from denselab.search.compare import comparison_table
 from denselab.search.space import Space, parse
 from denselab.spec import Experiment, apply_override, read_yaml
@@ -48,7 +54,9 @@ from denselab.workflow import manifest
 
 STUDY_ATTR = "denselab"
 TEST_ATTR = "denselab_test"
+TARGET_ATTR = "denselab_target"
 HISTORY_POINTS = 200  # at most this many epochs are kept per trial history (evenly spaced)
+GIVE_UP_AFTER = 3  # random/TPE: this many configurations in a row failing every attempt stop the search
 _PLACEHOLDER = {"learning_rate": 0.001, "dropout": 0.5, "l1": 0.0, "l2": 0.0}
 
 
@@ -75,6 +83,9 @@ class _Ctx:
     engine: str | None
     log: Callable[[str], None]
     url: str
+    watch: recovery.Watch
+    metric: str
+    direction: str
     calls: int = 0
     new: int = 0
     notes: list = field(default_factory=list)
@@ -82,14 +93,15 @@ class _Ctx:
 
 def search(spec, trials: int | None = None, *, storage: str | None = None, out=None,
            overrides: list[str] | None = None, engine: str | None = None, report: bool = True,
-           log: Callable[[str], None] | None = None) -> SearchResult:
+           log: Callable[[str], None] | None = None, workers: int = 1) -> SearchResult:
     """Search the spec's space until `trials` trials are COMPLETE; refit and test the best.
 
     Args:
         spec: a YAML spec path, a bundled example name, or the raw dict (with searched
             fields inline and/or a `search:` section; see `denselab.search.space`).
         trials: finished trials wanted in the study in total (default `search.trials`);
-            a re-run tops up to this number and never redoes a finished trial.
+            a re-run tops up to this number and never redoes a finished trial. Fewer
+            finish when configurations fail for good (`results["trials"]`).
         storage: an SQLAlchemy URL (default `sqlite:///denselab.db` here); the Optuna
             study is named after the spec's `name`.
         out: report folder (default `runs/<name>-search-<timestamp>/`); must not exist.
@@ -97,39 +109,34 @@ def search(spec, trials: int | None = None, *, storage: str | None = None, out=N
         engine: `fleet` or `fit`, overriding `evaluate.engine`.
         report: write report.html, results.json and CSVs (default True).
         log: callback for one-line progress messages (default: silent).
+        workers: processes on this machine (default 1); the extra ones are `worker.work`
+            in child processes. Workers on other machines join with `denselab worker`.
     """
+    from denselab.search import worker
+
+    quiet = log is None
     log = log or (lambda message: None)
     raw = _raw(spec, overrides)
     space = parse(raw)
-    exp = space.base
-    wanted = space.trials if trials is None else trials
-    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
-        raise SpecError(f"--trials: got `{trials}`; expected a positive integer")
-    size = space.grid_size()
-    if size is not None and wanted > size:
-        log(f"the grid has {size} point(s); searching all of them instead of {wanted}")
-        wanted = size
+    wanted = wanted_trials(space, trials, log)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SpecError(f"--workers: got `{workers}`; expected a positive integer")
     out_dir = None
     if report:
         from datetime import datetime
 
         from denselab.report.html import check_out_dir
 
-        out_dir = Path(out) if out else Path("runs") / f"{exp.name}-search-{datetime.now():%Y%m%d-%H%M%S}"
+        out_dir = Path(out) if out else Path("runs") / f"{space.base.name}-search-{datetime.now():%Y%m%d-%H%M%S}"
         check_out_dir(out_dir)
-    url = storage or store.DEFAULT_STORAGE
-    ds = load_dataset(exp.data, exp.seed)
-    head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
-    direction = "maximize" if head.metric == "accuracy" else "minimize"
-    study = _open_study(space, url, direction, head.metric)
-    study.sampler = space.make_sampler(len(study.get_trials(deepcopy=False)))
-    store.recover(study, [p.path for p in space.params], url, log)
-    ctx = _Ctx(space, study, ds, _folds(exp, ds), engine, log, url)
-    _loop(ctx, wanted)
-    best = _best(ctx, head.metric)
-    results = summarize(ctx, raw, head.metric, direction, wanted, best)
-    result = SearchResult(space=space, study=study, best=results["best"], results=results,
-                          storage=store.mask_url(url), new_trials=ctx.new, engine_calls=ctx.calls)
+    ctx = open_search(space, storage, engine, log)
+    ctx.study.set_user_attr(TARGET_ATTR, wanted)
+    with worker.local_workers(raw, ctx.url, engine, workers - 1, wanted, None if quiet else log):
+        loop(ctx, lambda: wanted)
+    best = _best(ctx, ctx.metric)
+    results = summarize(ctx, raw, ctx.metric, ctx.direction, wanted, best)
+    result = SearchResult(space=space, study=ctx.study, best=results["best"], results=results,
+                          storage=store.mask_url(ctx.url), new_trials=ctx.new, engine_calls=ctx.calls)
     if report:
         from denselab.report.search_report import write
 
@@ -137,64 +144,154 @@ def search(spec, trials: int | None = None, *, storage: str | None = None, out=N
     return result
 
 
+def open_search(space: Space, storage: str | None, engine: str | None, log) -> _Ctx:
+    """Load the data, open (or create) the study and its sampler: what a worker needs."""
+    url = str(storage or store.DEFAULT_STORAGE)
+    exp = space.base
+    ds = load_dataset(exp.data, exp.seed)
+    head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
+    direction = "maximize" if head.metric == "accuracy" else "minimize"
+    study = _open_study(space, url, direction, head.metric, log)
+    study.sampler = space.make_sampler()
+    return _Ctx(space, study, ds, _folds(exp, ds), engine, log, url,
+                recovery.Watch(url), head.metric, direction)
+
+
+def wanted_trials(space: Space, trials: int | None, log) -> int:
+    """`trials` (default `search.trials`), at most the grid's size."""
+    if isinstance(trials, bool) or not (trials is None or isinstance(trials, int) and trials >= 1):
+        raise SpecError(f"--trials: got `{trials}`; expected a positive integer")
+    wanted = space.trials if trials is None else trials
+    size = space.grid_size()
+    if size is not None and wanted > size:
+        log(f"the grid has {size} point(s); searching all of them instead of {wanted}")
+        wanted = size
+    return wanted
+
+
 # --- the loop -----------------------------------------------------------------
 
-def _loop(ctx: _Ctx, wanted: int) -> None:
-    from optuna.exceptions import UpdateFinishedTrialError
+def loop(ctx: _Ctx, wanted: Callable[[], int]) -> str:
+    """Claim and run batches until `wanted()` trials are COMPLETE or nothing is left to try.
+
+    Returns `done` or `exhausted` (a grid whose remaining points failed for good).
+    Raises DenselabError when GIVE_UP_AFTER configurations in a row failed on every
+    attempt (random/TPE would otherwise draw failing configurations forever).
+    """
+    beat = recovery.Heartbeat(ctx.study)
+    idle = recovery.beat_every()
+    try:
+        while True:
+            asked, stopped = _claim(ctx, wanted())
+            if stopped:
+                return stopped
+            if not asked:  # the rest is running elsewhere: watch it, in case its worker dies
+                time.sleep(min(2.0, idle))
+                continue
+            ids = [trial._trial_id for trial, _ in asked]
+            beat.hold(ids)
+            try:
+                _run_batch(ctx, asked)
+            except BaseException:
+                _abandon(ctx, asked)
+                raise
+            finally:
+                beat.release(ids)
+    finally:
+        beat.close()
+
+
+def _claim(ctx: _Ctx, wanted: int) -> tuple[list, str | None]:
+    """Under the study lock: recover orphans, count, ask what is missing. ([(trial, params)], stop)
+
+    An outage while the lock is held may have released it (it lives on a connection), so
+    counting and asking never wait one out: they give their trials back and the next
+    claim starts over. Recovery may wait: failing an orphan is guarded by a row lock.
+    """
     from optuna.trial import TrialState
 
-    failures = 0
-    while True:
-        complete = len(ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        if complete >= wanted:
-            return
-        k = min(ctx.space.batch, wanted - complete)
-        if ctx.space.sampler == "grid":  # never re-evaluate a grid point (a failed one included)
-            waiting = len(ctx.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-            k = min(k, waiting + len(ctx.study.sampler._get_unvisited_grid_ids(ctx.study)))
-            if k <= 0:
-                ctx.log(f"the grid is exhausted: {complete} trial(s) complete, the others failed")
-                return
-        asked = []
-        try:
-            for _ in range(k):
-                trial = ctx.study.ask()
-                try:
-                    store.mark(ctx.study, trial._trial_id)
-                except UpdateFinishedTrialError:  # another worker took it for an orphan
-                    continue
-                asked.append((trial, ctx.space.suggest(trial)))
-            told = _run_batch(ctx, asked)
-        except BaseException:
+    space, study = ctx.space, ctx.study
+    waiter = getattr(study._storage, "waiter", None)
+    waits = waiter.waits if waiter else 0
+    asked = []
+    try:
+        with store.study_lock(study._storage, space.base.name, ctx.log):
+            recovery.recover(study, ctx.watch, [p.path for p in space.params], space.retries, ctx.log)
+            if waiter and waiter.waits != waits:
+                return [], None
+            with store.no_wait():
+                trials = study.get_trials(deepcopy=False)
+                count = {state: sum(t.state == state for t in trials) for state in TrialState}
+                complete, running = count[TrialState.COMPLETE], count[TrialState.RUNNING]
+                if complete >= wanted:
+                    return [], "done"
+                if space.sampler != "grid":
+                    _check_giving_up(trials)
+                k = min(space.batch, wanted - complete - running)
+                if space.sampler == "grid":  # never re-evaluate a grid point (a failed one included)
+                    k = min(k, count[TrialState.WAITING] + len(study.sampler._get_unvisited_grid_ids(study)))
+                    if k <= 0 and not running:
+                        ctx.log(f"the grid is exhausted: {complete} trial(s) complete, the others failed")
+                        return [], "exhausted"
+                for _ in range(k):
+                    trial = study.ask()
+                    asked.append((trial, None))
+                    recovery.mark(study, trial._trial_id)
+                    asked[-1] = (trial, space.suggest(trial))
+    except Exception as exc:
+        if not store.unreachable(exc):
             _abandon(ctx, asked)
             raise
-        failures = failures + 1 if not told else 0
-        if failures >= 3:
-            errors = [t.user_attrs.get("error") for t in ctx.study.get_trials(deepcopy=False)
-                      if t.state == TrialState.FAIL and t.user_attrs.get("error")]
-            raise DenselabError(f"search: three rounds in a row finished no trial; last error: "
-                                f"{errors[-1] if errors else 'unknown'}")
+        ctx.log(f"the database went away while trials were being claimed ({store.first_line(exc, ctx.url)}); "
+                "claiming again")
+        _abandon(ctx, asked)
+        return [], None
+    except BaseException:
+        _abandon(ctx, asked)
+        raise
+    return asked, None
+
+
+def _check_giving_up(trials: list) -> None:
+    from optuna.trial import TrialState
+
+    finished = sorted((t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)),
+                      key=lambda t: (t.datetime_complete is None, t.datetime_complete))
+    given_up, last = 0, None
+    for t in reversed(finished):
+        if t.state == TrialState.COMPLETE:
+            break
+        failure = t.user_attrs.get(recovery.FAILURE_ATTR) or {}
+        if failure.get("kind") == "raised" and not failure.get("requeued"):
+            given_up += 1
+            last = last or t.user_attrs.get("error")
+    if given_up >= GIVE_UP_AFTER:
+        raise DenselabError(f"search: {given_up} configurations in a row failed on every attempt and none "
+                            f"finished in between, so the fault is unlikely to be theirs; last error: {last}")
 
 
 def _abandon(ctx: _Ctx, asked: list) -> None:
-    """Interrupted mid-batch: fail the batch's unfinished trials and enqueue them again."""
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
+    """Interrupted mid-batch: fail the batch's unfinished trials and enqueue them again (no retry spent).
 
-    for trial, params in asked:
+    A trial left RUNNING by a live process would never be recovered, so this reads each
+    trial afresh (its params may not all be drawn yet) and waits out an outage.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    names = [p.path for p in ctx.space.params]
+    for trial, _ in asked:
         try:
-            ctx.study.tell(trial, state=TrialState.FAIL)
-        except (UpdateFinishedTrialError, RuntimeError, ValueError):
+            frozen = ctx.study._storage.get_trial(trial._trial_id)
+            recovery.fail(ctx.study, frozen, "interrupted", "interrupted",
+                          recovery.params_of(ctx.study.sampler, frozen, names), recovery.attempt_of(frozen.user_attrs))
+        except UpdateFinishedTrialError:
             continue
-        except BaseException:  # a second Ctrl-C: the next run's recovery does the rest
+        except BaseException:  # a second Ctrl-C, or the database gone for good: recovery does the rest
             return
-        ctx.study.enqueue_trial(dict(trial.params or params), user_attrs={store.RETRY_ATTR: trial.number})
 
 
 def _run_batch(ctx: _Ctx, asked: list) -> int:
     """Train the asked trials, one engine call per structure group; tell each. Returns how many completed."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
     groups: dict[str, tuple] = {}
     for trial, params in asked:
         trial_exp = ctx.space.experiment(params)
@@ -207,39 +304,52 @@ def _run_batch(ctx: _Ctx, asked: list) -> int:
             outcome = _train_group(ctx, base, items)
         except DenselabError as exc:
             outcome = {trial.number: str(exc) for trial, _, _ in items}
-        except (ValueError, RuntimeError, FloatingPointError) as exc:
+        except Exception as exc:  # the unit's own failure (bad values, XLA, memory): retried within budget
             outcome = {trial.number: f"{type(exc).__name__}: {exc}" for trial, _, _ in items}
         for trial, params, _ in items:
-            try:
-                completed += _tell(ctx, trial, params, outcome[trial.number])
-            except UpdateFinishedTrialError:  # failed by another worker that took it for an orphan
-                ctx.log(f"trial {trial.number} was closed by another worker; its result is dropped")
+            completed += _tell(ctx, trial, params, outcome[trial.number])
     return completed
 
 
 def _tell(ctx: _Ctx, trial, params: dict, got) -> int:
-    """Store a trial's attributes and tell Optuna; 1 if it completed."""
-    from optuna.trial import TrialState
+    """Store a trial's result (or failure) and tell Optuna; 1 if it completed."""
+    from optuna.exceptions import UpdateFinishedTrialError
 
-    if isinstance(got, str):
-        message = store.scrub(got.splitlines()[0] if got else "error", ctx.url)
-        trial.set_user_attr("error", message[:500])
-        ctx.study.tell(trial, state=TrialState.FAIL)
-        ctx.log(f"trial {trial.number} failed: {message}")
-        return 0
-    for name, value in got["attrs"].items():
-        trial.set_user_attr(name, value)
-    value = got["value"]
-    if not math.isfinite(value):
-        trial.set_user_attr("error", f"the CV mean is {value} (training diverged)")
-        ctx.study.tell(trial, state=TrialState.FAIL)
-        ctx.log(f"trial {trial.number} failed: CV mean {value} (diverged)")
-        return 0
-    ctx.study.tell(trial, value)
+    try:
+        if isinstance(got, str):
+            message = store.scrub(got.strip().splitlines()[0] if got.strip() else "error", ctx.url)
+            attempt = recovery.next_attempt(trial.user_attrs, ctx.space.retries)
+            requeued = recovery.fail(ctx.study, trial, message, "raised", params, attempt)
+            ctx.log(f"trial {trial.number} failed: {message}; "
+                    + (f"retry {attempt - 1} of {ctx.space.retries} queued" if requeued else "no retries left"))
+            return 0
+        value = got["value"]
+        if not math.isfinite(value):  # fixed seeds: a retry would diverge again
+            recovery.fail(ctx.study, trial, f"the CV mean is {value} (training diverged)", "diverged", params, None)
+            ctx.log(f"trial {trial.number} failed: CV mean {value} (diverged)")
+            return 0
+        for name, attr in got["attrs"].items():
+            trial.set_user_attr(name, attr)
+        ctx.study.tell(trial, value)
+    except (UpdateFinishedTrialError, ValueError, RuntimeError):
+        return _told_anyway(ctx, trial, got)
     ctx.new += 1
     cv = got["attrs"]["cv"]
     ctx.log(f"trial {trial.number}: {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f}  {_label(params)}")
     return 1
+
+
+def _told_anyway(ctx: _Ctx, trial, got) -> int:
+    """The trial was already finished when we told it: by our own tell whose answer a
+    dropped connection lost (then it counts), or by a worker that took it for an orphan."""
+    from optuna.trial import TrialState
+
+    stored = ctx.study._storage.get_trial(trial._trial_id)
+    if not isinstance(got, str) and stored.state == TrialState.COMPLETE and stored.value == got["value"]:
+        ctx.new += 1
+        return 1
+    ctx.log(f"trial {trial.number} was closed by another worker (it took it for an orphan); its result is dropped")
+    return 0
 
 
 def _train_group(ctx: _Ctx, base: Experiment, items: list) -> dict:
@@ -253,9 +363,8 @@ def _train_group(ctx: _Ctx, base: Experiment, items: list) -> dict:
             members.append(make_member(base, ds, head, tr, ds.x_train[va], ds.y_train[va],
                                        seed=seeds.derive(base.seed, "member", s, k),
                                        tag={"trial": trial.number, "fold": k, "seed": s}, hparams=hp))
-    beat = store.Heartbeat(ctx.study, [trial._trial_id for trial, _, _ in items])
     started = time.perf_counter()
-    result = run_engine(base, head, members, ctx.engine, lambda *a: beat())
+    result = run_engine(base, head, members, ctx.engine, None)
     ctx.calls += 1
     wall = time.perf_counter() - started
     per = len(ctx.folds)
@@ -366,11 +475,11 @@ def compact_history(histories: list[dict]) -> dict:
 
 # --- study, best, results ------------------------------------------------------
 
-def _open_study(space: Space, url: str, direction: str, metric: str):
+def _open_study(space: Space, url: str, direction: str, metric: str, log=None):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = store.open_storage(url)
+    storage = store.open_storage(url, log)
     name = space.base.name
     wanted = {"fingerprint": space.fingerprint(), "metric": metric, "space": space.describe()}
     try:
@@ -378,17 +487,18 @@ def _open_study(space: Space, url: str, direction: str, metric: str):
     except Exception as exc:
         raise DenselabError(f"--storage {store.mask_url(url)}: cannot open study `{name}` "
                             f"({store.scrub(str(exc).splitlines()[0], url)})") from None
-    have = study.user_attrs.get(STUDY_ATTR)
     where = f"study `{name}` in {store.mask_url(url)}"
     if len(study.directions) != 1 or study.direction.name.lower() != direction:
         raise SpecError(f"{where} {study.direction.name.lower()}s its objective, this spec's {metric} is to "
                         f"{direction}; give the spec another `name` or use another --storage")
-    if have is None:
-        if study.get_trials(deepcopy=False):
-            raise SpecError(f"{where} already exists and was not made by `denselab search`; "
-                            "give the spec another `name` or use another --storage")
-        study.set_user_attr(STUDY_ATTR, wanted)
-    elif have.get("fingerprint") != wanted["fingerprint"]:
+    with store.study_lock(study._storage, name, log):  # workers starting together: one marks it
+        have = study.user_attrs.get(STUDY_ATTR)
+        if have is None:
+            if study.get_trials(deepcopy=False):
+                raise SpecError(f"{where} already exists and was not made by `denselab search`; "
+                                "give the spec another `name` or use another --storage")
+            study.set_user_attr(STUDY_ATTR, wanted)
+    if have is not None and have.get("fingerprint") != wanted["fingerprint"]:
         raise SpecError(f"{where} was made from a different spec (fields, search space or sampler "
                         "changed), so its trials are not comparable; give the spec a new `name` or "
                         "use another --storage")
@@ -441,7 +551,8 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
                "std": cv.get("std"), "n": cv.get("n"),
                "ci95_low": (cv.get("ci95") or [None, None])[0], "ci95_high": (cv.get("ci95") or [None, None])[1],
                "best_so_far": best_so_far if t.state == TrialState.COMPLETE else None,
-               "retry_of": t.user_attrs.get(store.RETRY_ATTR), "error": t.user_attrs.get("error")}
+               "retry_of": t.user_attrs.get(recovery.RETRY_ATTR), "attempt": recovery.attempt_of(t.user_attrs),
+               "error": t.user_attrs.get("error")}
         row.update(_decoded(space, t.params))
         row["engine"] = (t.user_attrs.get("engine") or {}).get("engine")
         rows.append(row)
@@ -478,7 +589,9 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
         "objective": {"folds": ev.folds, "seeds": ev.seeds, "members": len(ctx.folds),
                       "n_train": n_train, "n_test": n_test},
         "trials": {"wanted": wanted, "complete": len(complete),
-                   "failed": sum(t.state == TrialState.FAIL for t in trials), "new": ctx.new,
+                   "failed": sum(t.state == TrialState.FAIL for t in trials),
+                   "retried": sum(bool((t.user_attrs.get(recovery.FAILURE_ATTR) or {}).get("requeued"))
+                                  for t in trials), "new": ctx.new,
                    "engine_calls": ctx.calls},
         "best": best,
         "tables": {"trials": rows, "comparison": comparison.to_dict(orient="records")},

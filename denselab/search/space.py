@@ -15,6 +15,7 @@ Two ways to write a searched field, which can be mixed:
         trials: 30             # finished trials wanted (CLI --trials overrides)
         batch: 8               # trials asked together and trained as fleets
         top: 5                 # configurations in the comparison table
+        retries: 2             # a trial that raised or whose worker died is redone at most this often
         space:
           model.hidden[0].units: {low: 5, high: 100, log: true}
           train.learning_rate: {low: 1.0e-4, high: 0.1, log: true}
@@ -23,8 +24,8 @@ Only `model.*`, `train.*` and `data.scaling` can be searched: every trial must b
 scored on the same training rows and folds (paired scores), so the rows, the split,
 `evaluate.*` and `seed` are fixed.
 
-Owns the `search:` section of a spec (`sampler`, `trials`, `batch`, `top`, `space`)
-and the mapping from Optuna params (named by their dotted path) to an `Experiment`.
+Owns the `search:` section of a spec (`sampler`, `trials`, `batch`, `top`, `retries`,
+`space`) and the mapping from Optuna params (named by their dotted path) to an `Experiment`.
 
 Example:
     >>> space = parse({"data": {"source": "iris"}, "train": {"optimizer": ["sgd", "adam"]}})
@@ -48,7 +49,7 @@ from denselab.errors import SpecError, suggest, unknown
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec, path_parts
 
 SAMPLERS = ("grid", "random", "tpe")
-SECTION_FIELDS = ("sampler", "trials", "batch", "top", "space")
+SECTION_FIELDS = ("sampler", "trials", "batch", "top", "retries", "space")
 RANGE_KEYS = ("low", "high", "step", "log")
 SEARCHABLE_DATA = ("scaling",)
 _SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "evaluate": EvalSpec}
@@ -113,6 +114,7 @@ class Space:
     trials: int = 20
     batch: int = 8
     top: int = 5
+    retries: int = 2
 
     def experiment(self, params: dict) -> Experiment:
         """The Experiment of one trial: the base with each param's value at its path."""
@@ -131,21 +133,22 @@ class Space:
             return None
         return math.prod(len(p.grid_values()) for p in self.params)
 
-    def make_sampler(self, n_existing: int = 0):
+    def make_sampler(self):
         """The Optuna sampler, seeded from the spec's seed.
 
-        Random and TPE draw from `seed + how many trials the study already has`, so a
-        resumed search proposes new points instead of replaying the first ones; the grid's
-        order depends on the seed only, so every process walks the same grid.
+        Random and TPE draw trial n's params from a seed derived from (seed, n), so the
+        same trial numbers get the same draws whichever worker asks them, and a resumed
+        search goes on with new points instead of replaying the first ones (one shared
+        seed would make two workers started together propose the same points). The
+        grid's order depends on the seed only, so every process walks the same grid.
         """
         import optuna
 
         if self.sampler == "grid":
             return _Grid({p.path: p.grid_values() for p in self.params}, seed=self.base.seed)
-        seed = seeds.derive(self.base.seed, "sampler", n_existing)
         if self.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+            return _per_trial(optuna.samplers.RandomSampler)(self.base.seed)
+        return _per_trial(optuna.samplers.TPESampler)(self.base.seed, constant_liar=True)
 
     def describe(self) -> dict:
         return {"sampler": self.sampler, "batch": self.batch, "top": self.top,
@@ -178,6 +181,26 @@ def _Grid(search_space, seed):
     return _grid_class()(search_space, seed=seed)
 
 
+def _per_trial(base):
+    """`base` sampler class whose random state is reset from (root seed, trial number)
+    at each trial (its `_rng`, and TPE's start-up random sampler's)."""
+
+    class PerTrial(base):
+        def __init__(self, root: int, **kwargs):
+            super().__init__(seed=root, **kwargs)
+            self._root = root
+
+        def before_trial(self, study, trial) -> None:
+            seed = seeds.derive(self._root, "sampler", trial.number)
+            for sampler in (self, getattr(self, "_random_sampler", None)):
+                if sampler is not None:
+                    sampler._rng.rng.seed(seed)
+            super().before_trial(study, trial)
+
+    PerTrial.__name__ = f"PerTrial{base.__name__}"
+    return PerTrial
+
+
 def parse(raw: dict) -> Space:
     """Read searched fields (inline and `search:`) from a raw spec; validate everything.
 
@@ -198,7 +221,7 @@ def parse(raw: dict) -> Space:
     if sampler not in SAMPLERS:
         raise unknown("search.sampler", section.get("sampler"), SAMPLERS)
     settings = {name: _positive(section, name, default, least)
-                for name, default, least in (("trials", 20, 1), ("batch", 8, 1), ("top", 5, 2))}
+                for name, default, least in (("trials", 20, 1), ("batch", 8, 1), ("top", 5, 2), ("retries", 2, 0))}
 
     found: list[tuple[str, str, Any]] = []  # (path, where, value form)
     _walk_inline(raw, found)

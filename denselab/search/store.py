@@ -1,17 +1,19 @@
-"""The results database: Optuna's own storage, opened from a URL, and crash recovery.
+"""The results database: Optuna's own storage, opened from a URL, that rides out outages.
 
 Every evaluated configuration is a plain Optuna trial, so `optuna-dashboard
 denselab.db` reads a search as it reads any study. This module owns the storage URL
 (default `sqlite:///denselab.db` in the current folder: a file, nothing to start;
 any SQLAlchemy URL, e.g. PostgreSQL, for many workers), the masking of its password
-in every message, and the recovery of trials left RUNNING by a dead process.
+in every message, waiting out a database that went away, and the study lock that
+makes "how many trials are missing, ask them" one step among many workers.
+Who runs which trial, heartbeats and retries: `recovery.py`.
 
-Recovery: each trial the runner starts records its owner (host, process id and the
-process's start time) and a heartbeat (unix time, refreshed while it trains). At
-start, a RUNNING trial whose owner is a dead process on this host, or whose
-heartbeat is older than `STALE_AFTER_S` (another host), is marked FAIL and its params
-are enqueued again (`study.enqueue_trial`), so it is redone once and never counted
-twice.
+Outages: once the database has been opened, every storage call that fails because
+the server cannot be reached (SQLAlchemy `OperationalError`, `InterfaceError`,
+`DisconnectionError`, also when Optuna wraps them) is retried with exponential
+backoff (0.5 s doubling to 30 s), one masked log line per wait, for at most
+`DENSELAB_DB_WAIT_S` seconds (default 300), then a `DenselabError`. The first
+connection fails at once instead: a wrong URL should not look like a slow server.
 
 Example:
     >>> mask_url("postgresql://ann:s3cret@db.example.org/studies")
@@ -20,19 +22,20 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import os
-import socket
+import threading
 import time
 
 from denselab.errors import DenselabError
 
 DEFAULT_STORAGE = "sqlite:///denselab.db"
-STALE_AFTER_S = 1800.0  # a trial of another host with no heartbeat for this long is dead
-UNOWNED_GRACE_S = 60.0  # shared database: a trial asked but never marked for this long is dead
-HEARTBEAT_EVERY_S = 30.0
-OWNER_ATTR = "denselab_owner"
-HEARTBEAT_ATTR = "denselab_heartbeat"
-RETRY_ATTR = "denselab_retry_of"
+DB_WAIT_S = 300.0  # default of env DENSELAB_DB_WAIT_S: how long a worker waits for the database
+LOCK_WAIT_S = 60.0  # a study lock held longer than this belongs to a stuck worker: go on without it
+_BACKOFF = (0.5, 30.0)  # first and longest wait between attempts
+_local = threading.local()  # per thread: nesting depth of waited calls, and "never wait" (heartbeats)
 
 
 def mask_url(url: str) -> str:
@@ -72,132 +75,246 @@ def scrub(message: str, url: str) -> str:
     return text
 
 
-def open_storage(url: str | None = None):
-    """An Optuna RDB storage for `url` (default `sqlite:///denselab.db`); errors are masked.
+def first_line(exc: BaseException, url: str) -> str:
+    """The first line of an error (its root cause for database errors), masked."""
+    root, seen = exc, set()
+    while id(root) not in seen:  # Optuna wraps SQLAlchemy, which wraps the driver: say the driver's words
+        seen.add(id(root))
+        deeper = getattr(root, "orig", None) or root.__cause__
+        if deeper is None:
+            break
+        root = deeper
+    text = str(root).strip()
+    return scrub(" ".join(text.splitlines()[0].split()) if text else type(root).__name__, url)
 
-    Raises DenselabError with a one-line message (the password masked) when the URL is
-    malformed, its driver is missing or the database cannot be reached.
+
+def db_wait_s() -> float:
+    return float(os.environ.get("DENSELAB_DB_WAIT_S", DB_WAIT_S))
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached now (worth waiting for)."""
+    from sqlalchemy import exc as sa
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class Waiter:
+    """Runs storage calls, waiting out outages (see the module docstring)."""
+
+    def __init__(self, url: str, log=None):
+        self.url, self.log = url, log
+        self.waits = 0  # outages waited out so far; a change means connections (and locks) were lost
+
+    def call(self, fn, *args, **kwargs):
+        if getattr(_local, "depth", 0) or getattr(_local, "no_wait", False):
+            return fn(*args, **kwargs)  # the outermost call waits; inner ones would multiply it
+        _local.depth = 1
+        try:
+            return self._call(fn, args, kwargs)
+        finally:
+            _local.depth = 0
+
+    def _call(self, fn, args, kwargs):
+        delay, deadline, attempt = _BACKOFF[0], None, 0
+        while True:
+            try:
+                result = fn(*args, **kwargs)
+                if attempt:
+                    self._say(f"database {mask_url(self.url)} is back after {attempt} wait(s)")
+                return result
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + db_wait_s()
+                reason = first_line(exc, self.url)
+                if now + delay > deadline:
+                    raise DenselabError(f"--storage {mask_url(self.url)}: the database has been unreachable for "
+                                        f"{db_wait_s():.0f} s (DENSELAB_DB_WAIT_S); giving up: {reason}") from None
+                attempt += 1
+                self.waits += 1
+                self._say(f"database {mask_url(self.url)} unreachable ({reason}); retry {attempt} in {delay:.1f} s")
+                time.sleep(delay)
+                delay = min(delay * 2, _BACKOFF[1])
+
+    def _say(self, line: str) -> None:
+        if self.log:
+            self.log(line)
+
+
+@contextlib.contextmanager
+def no_wait():
+    """Storage calls in this block fail at once instead of waiting (the heartbeat thread)."""
+    before = getattr(_local, "no_wait", False)
+    _local.no_wait = True
+    try:
+        yield
+    finally:
+        _local.no_wait = before
+
+
+def _storage_class():
+    """Optuna's cached RDB storage whose public methods go through the storage's `Waiter`.
+
+    The outermost layer is wrapped: the cache calls private methods of RDBStorage, and a
+    failed call leaves the cache as it was, so the whole call can be repeated.
     """
     import optuna
+    from optuna.storages._cached_storage import _CachedStorage
 
-    url = url or DEFAULT_STORAGE
-    if "://" not in str(url):
+    names = [n for n in dir(optuna.storages.BaseStorage) if not n.startswith("_")]
+
+    def waited(name):
+        method = getattr(_CachedStorage, name)
+
+        def call(self, *args, **kwargs):
+            return self.waiter.call(method, self, *args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+    return type("WaitingStorage", (_CachedStorage,),
+                {n: waited(n) for n in names if callable(getattr(_CachedStorage, n, None))})
+
+
+_CLASS = None
+
+
+def open_storage(url: str | None = None, log=None):
+    """An Optuna RDB storage for `url` (default `sqlite:///denselab.db`) that waits out outages.
+
+    Raises DenselabError with a one-line message (the password masked) when the URL is
+    malformed, its driver is missing or the database cannot be reached now.
+    """
+    global _CLASS
+    url = str(url or DEFAULT_STORAGE)
+    if "://" not in url:
         raise DenselabError(f"--storage: `{mask_url(url)}` is not a database URL; expected e.g. "
                             f"{DEFAULT_STORAGE} or postgresql://user:password@host/db")
+    _quiet_optuna_fallback()
+    _CLASS = _CLASS or _storage_class()
+    driver_url, kwargs = _with_driver(url), {}
+    if driver_url.startswith(("postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")):
+        # pre-ping: pooled connections die with a server restart; keepalives: notice a
+        # vanished server mid-query instead of hanging on the socket.
+        kwargs = {"pool_pre_ping": True, "connect_args": {
+            "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+            "keepalives_interval": 10, "keepalives_count": 3}}
     try:
-        return optuna.storages.RDBStorage(str(url), skip_compatibility_check=False)
+        import optuna
+
+        backend = optuna.storages.RDBStorage(driver_url, engine_kwargs=kwargs)
     except Exception as exc:  # sqlalchemy / driver errors: one masked line
-        first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
-        raise DenselabError(f"--storage {mask_url(url)}: cannot open the database ({first})") from None
+        raise DenselabError(f"--storage {mask_url(url)}: cannot open the database ({first_line(exc, url)})") from None
+    storage = _CLASS(backend)
+    storage.waiter = Waiter(url, log)
+    return storage
 
 
-def owner() -> dict:
-    """Who runs a trial: host, process id and that process's start time."""
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+def _with_driver(url: str) -> str:
+    """`postgresql://` (or `postgres://`) with the driver that is installed: SQLAlchemy 2.1
+    reads the plain scheme as psycopg 3, while denselab's `postgres` extra installs psycopg2."""
+    import importlib.util
+
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    return f"postgresql://{rest}"
 
 
-def _process_start(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks
-    except (OSError, IndexError):
-        return None
+def _quiet_optuna_fallback() -> None:
+    """Optuna logs a whole SQL error when a query fails and it retries it another way;
+    during an outage that repeats our one-line wait message in many lines."""
+    logger = logging.getLogger("optuna.storages._rdb.storage")
+    if not any(isinstance(f, _DropFallback) for f in logger.filters):
+        logger.addFilter(_DropFallback())
 
 
-def _alive(who: dict) -> bool:
-    pid = who.get("pid")
-    if not isinstance(pid, int):
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    start = _process_start(pid)
-    return start is None or who.get("start") is None or start == who.get("start")
+class _DropFallback(logging.Filter):
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("Caught an error from sqlalchemy")
 
 
-def is_orphan(trial, url: str = "", now: float | None = None) -> bool:
-    """True when a RUNNING trial's owner is gone (dead local process, or stale heartbeat).
+# --- the study lock ------------------------------------------------------------
 
-    A trial with no owner yet was asked by a process that died before `mark` (a few
-    milliseconds later): with SQLite (one machine) it is an orphan at once, with a
-    shared database after UNOWNED_GRACE_S.
+@contextlib.contextmanager
+def study_lock(storage, study_name: str, log=None):
+    """Hold the study's lock while counting and asking trials, so workers never overshoot.
+
+    PostgreSQL: a session advisory lock (released by the server if the holder dies).
+    SQLite: an exclusive `flock` (one machine). Other databases:
+    no lock (a few trials more than asked can then be finished).
     """
-    who = trial.user_attrs.get(OWNER_ATTR)
-    beat = trial.user_attrs.get(HEARTBEAT_ATTR)
-    now = time.time() if now is None else now
-    if isinstance(who, dict) and who.get("host") == socket.gethostname():
-        return not _alive(who)
-    started = trial.datetime_start.timestamp() if trial.datetime_start is not None else None
-    if who is None:
-        return str(url).startswith("sqlite") or started is None or now - started > UNOWNED_GRACE_S
-    if beat is None:
-        beat = started
-    return beat is not None and now - float(beat) > STALE_AFTER_S
+    engine = getattr(getattr(storage, "_backend", None), "engine", None)
+    name = engine.dialect.name if engine is not None else ""
+    if name == "postgresql" and hasattr(storage, "waiter"):
+        with _pg_lock(storage, study_name, log):
+            yield
+    elif name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with _file_lock(engine.url.database):
+            yield
+    else:
+        yield
 
 
-def recover(study, names: list[str], url: str = "", log=None) -> list[int]:
-    """Fail every orphaned RUNNING trial and enqueue its params again; returns their numbers.
+@contextlib.contextmanager
+def _pg_lock(storage, study_name: str, log):
+    import sqlalchemy
 
-    names: the space's param names; a trial killed while its params were being drawn is
-    enqueued only if they are complete (or, on a grid, from its grid point).
-    """
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
+    key = int.from_bytes(hashlib.sha256(f"denselab:{study_name}".encode()).digest()[:8], "big", signed=True)
 
-    redone = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_orphan(t, url):
-            continue
+    def take():
+        conn = storage._backend.engine.connect()
         try:
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        except UpdateFinishedTrialError:  # another worker recovered it first
-            continue
-        params = dict(t.params)
-        if set(params) != set(names):
-            params = _grid_params(study.sampler, t) or {}
-        if params:
-            study.enqueue_trial(params, user_attrs={RETRY_ATTR: t.number})
-            redone.append(t.number)
-            if log:
-                log(f"trial {t.number} was left running by a process that is gone; it will be redone")
-    return redone
+            started = time.monotonic()
+            while not conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.rollback()
+                if time.monotonic() - started > LOCK_WAIT_S:
+                    if log:
+                        log(f"the lock of study `{study_name}` has been held for {LOCK_WAIT_S:.0f} s "
+                            "(a stuck worker?); going on without it")
+                    conn.close()
+                    return None
+                time.sleep(0.05)
+            conn.commit()
+            return conn
+        except BaseException:
+            conn.invalidate()  # a half-open session must not go back to the pool holding the lock
+            conn.close()
+            raise
 
-
-def _grid_params(sampler, trial) -> dict | None:
-    """The grid point a GridSampler assigned to `trial` (its system attr `grid_id`)."""
-    grid_id = trial.system_attrs.get("grid_id")
-    grids, names = getattr(sampler, "_all_grids", None), getattr(sampler, "_param_names", None)
-    if grid_id is None or grids is None or names is None or not 0 <= grid_id < len(grids):
-        return None
-    return dict(zip(names, grids[grid_id]))
-
-
-def mark(study, trial_id: int) -> None:
-    """Record this process as the owner of a trial, with a first heartbeat."""
-    study._storage.set_trial_user_attr(trial_id, OWNER_ATTR, owner())
-    study._storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
-
-
-class Heartbeat:
-    """Refreshes the heartbeat of running trials, at most every HEARTBEAT_EVERY_S seconds.
-
-    Called from the engine's progress callback (the main thread), so no thread writes.
-    """
-
-    def __init__(self, study, trial_ids: list[int]):
-        self.study, self.trial_ids, self.last = study, list(trial_ids), time.monotonic()
-
-    def __call__(self, *_args) -> None:
-        if time.monotonic() - self.last < HEARTBEAT_EVERY_S:
-            return
-        self.last = time.monotonic()
-        now = time.time()
-        for trial_id in self.trial_ids:
+    conn = storage.waiter.call(take)
+    try:
+        yield
+    finally:
+        if conn is not None:
             try:
-                self.study._storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, now)
-            except Exception:  # a heartbeat must never stop training
-                pass
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            except Exception:  # the server went away, and the lock with it
+                conn.invalidate()
+            conn.close()
+
+
+@contextlib.contextmanager
+def _file_lock(database: str):
+    """An flock in the temporary folder named after the database file (not beside it: no litter)."""
+    import fcntl
+    import tempfile
+
+    key = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:16]
+    with open(os.path.join(tempfile.gettempdir(), f"denselab-{key}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -71,6 +71,7 @@ from denselab.models.build import head_for
 from denselab.progress import phase
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
+from denselab.studies import synthetic2d
 from denselab.train.evaluate import make_member, run_engine
 from denselab.workflow import manifest
 
@@ -90,12 +91,15 @@ IRIS_EPOCHS = 100  # iris has 80 training rows per fold: 3 steps per epoch, 30 e
 BATCH = 32
 HIDDEN = 20
 PRELU_ALPHA = 0.25  # for the plot only; the layer learns its own
+DERIVATIVE_X = (-4.0, 4.0)  # where the derivatives are drawn and checked
 
 # Topologies (holdout). The CNN is the brief's: ≥ 97 % test accuracy on digits.
 DIGITS_EPOCHS = 20
 SUNSPOT_EPOCHS = 150
 SUNSPOT_TEST_YEARS = 60
 SUNSPOT_LR = 0.003
+SUNSPOT_FIRST_YEAR = 1700  # statsmodels' yearly series runs 1700-2008
+REFERENCES = {"losses": "Janocha & Czarnecki (2017), On loss functions for deep neural networks in classification"}
 RNN_UNITS = 32
 MLP_DIGITS = (LayerSpec(units=128, activation="relu", dropout=0.2), LayerSpec(units=64, activation="relu"))
 CNN_DIGITS = (
@@ -249,6 +253,31 @@ def sunspots_dataset(seed: int, test_years: int = SUNSPOT_TEST_YEARS):
                                x_test=x[-test_years:], y_test=y[-test_years:])
 
 
+def topology_data(seed) -> pd.DataFrame:
+    """The holdout splits of the topology part: rows, and for sunspots the years of each side."""
+    digits = load_dataset(DataSpec(source="digits"), seed)
+    sun = sunspots_dataset(seed)
+    first_target = SUNSPOT_FIRST_YEAR + len(sun.feature_names)  # the first year with a full window of lags
+    last_train = first_target + len(sun.y_train) - 1
+    return pd.DataFrame([
+        {"data": "digits", "rows": len(digits.y_train) + len(digits.y_test), "rows_train": len(digits.y_train),
+         "rows_test": len(digits.y_test), "test_fraction": DataSpec(source="digits").test_size},
+        {"data": "sunspots", "rows": len(sun.y_train) + len(sun.y_test), "rows_train": len(sun.y_train),
+         "rows_test": len(sun.y_test), "lags": len(sun.feature_names), "first_year": SUNSPOT_FIRST_YEAR,
+         "first_train_year": first_target, "last_train_year": last_train, "first_test_year": last_train + 1,
+         "last_year": last_train + len(sun.y_test)},
+    ])
+
+
+def _iris_sizes(ds, folds: int) -> dict:
+    """Iris's rows, and what a CV fold leaves for training (few rows: few steps per epoch)."""
+    if ds is None:
+        return {}
+    fold_rows = len(ds.y_train) * (folds - 1) // folds
+    return {"iris_rows_train": len(ds.y_train), "iris_rows_test": len(ds.y_test), "iris_fold_rows": fold_rows,
+            "iris_steps_per_epoch": math.ceil(fold_rows / BATCH)}
+
+
 def topologies_table(seed, digits_epochs, sunspot_epochs, rnns=("simplernn", "lstm", "gru"), progress=None):
     """MLP vs CNN on digits; SimpleRNN vs LSTM vs GRU on digits rows and on sunspots (holdout)."""
     rows, curves = [], {}
@@ -335,7 +364,7 @@ def lecture_derivative(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def derivatives_table(names) -> tuple[pd.DataFrame, dict]:
     """Per activation: the autodiff derivative against the lecture's formula (off x = 0)."""
-    x = np.linspace(-4, 4, 401)
+    x = np.linspace(*DERIVATIVE_X, 401)
     x = x[np.abs(x) > 1e-9]  # 0 is where the lecture leaves step/relu undefined or one-sided
     rows, curves = [], {}
     for name in names:
@@ -375,7 +404,8 @@ def _derivative_figure(curves: dict) -> Figure:
         ax.legend(fontsize=7, loc="upper left")
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.suptitle("Activation functions f (solid) and their derivatives f' (dashed), x ∈ [−4, 4]")
+    lo, hi = DERIVATIVE_X
+    fig.suptitle(f"Activation functions f (solid) and their derivatives f' (dashed), x ∈ [{lo:g}, {hi:g}]")
     return fig
 
 
@@ -493,14 +523,19 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     timing["wall_s"] = time.perf_counter() - started
     timing["cpu_s"] = time.process_time() - cpu_started  # all threads: less sensitive to a loaded machine
 
-    settings = {"n": n, "folds": folds, "epochs": epochs, "iris_epochs": epochs_for("iris", epochs, quick), "batch_size": BATCH, "hidden": f"Dense {HIDDEN} → "
+    settings = {"n": n, "folds": folds, "epochs": epochs, "iris_epochs": epochs_for("iris", epochs, quick),
+                "batch_size": BATCH, "learning_rate": TrainSpec().learning_rate, "hidden": f"Dense {HIDDEN} → "
                 f"Dense {HIDDEN}", "datasets": list(names["datasets"]), "optimizer_data": opt_data,
+                "synthetic2d_n": synthetic2d.N_DEFAULT, **_iris_sizes(dict(datasets).get("iris"), folds),
                 "learning_rates": list(names["learning_rates"]), "digits_epochs": digits_epochs,
                 "sunspot_epochs": sunspot_epochs, "sunspot_test_years": SUNSPOT_TEST_YEARS,
-                "sunspot_learning_rate": SUNSPOT_LR, "rnn_units": RNN_UNITS, "prelu_plot_alpha": PRELU_ALPHA}
-    frames = {"activations": act, "losses": loss, "optimizers": opt, "topologies": topo, "derivatives": derivs,
+                "sunspot_learning_rate": SUNSPOT_LR, "rnn_units": RNN_UNITS, "prelu_plot_alpha": PRELU_ALPHA,
+                "derivative_x_range": list(DERIVATIVE_X)}
+    frames = {"activations": act, "losses": loss, "optimizers": opt, "topologies": topo,
+              "topology_data": topology_data(seed), "derivatives": derivs,
               "timing": pd.DataFrame([{"part": k.removesuffix("_s"), "seconds": v} for k, v in timing.items()])}
     results = {"name": "catalogue", "study": "catalogue", "quick": quick, "settings": settings,
+               "references": REFERENCES,
                "manifest": manifest(seed), "timing": timing,
                "curves": {"activations": act_curves, "losses": loss_curves, "optimizers": opt_curves},
                "tables": {k: f.to_dict(orient="records") for k, f in frames.items()}}
@@ -523,22 +558,28 @@ def _best(table: pd.DataFrame, by: str, name: str) -> str:
 def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo_curves, quick) -> list:
     quick_note = (" Quick mode: a few names, tiny sizes, 2-3 epochs: the numbers only show that the page works."
                   if quick else "")
+    iris = (f" (iris: {s['iris_epochs']}, its folds have {s['iris_fold_rows']} training rows = "
+            f"{s['iris_steps_per_epoch']} steps per epoch)" if "iris_fold_rows" in s else "")
+    iris_rows = (f", iris {s['iris_rows_train']} training rows ({s['iris_rows_test']} test rows unused)"
+                 if "iris_rows_train" in s else "")
     cv_text = (f"Net: {s['hidden']} (hidden activation as stated), output from the task (sigmoid for the binary "
                f"2-D sets, softmax for iris, or what the loss wants). {s['folds']}-fold stratified CV, "
-               f"{s['epochs']} epochs (iris: {s['iris_epochs']}, its folds have 80 rows = 3 steps per epoch), batch "
-               f"{s['batch_size']}, Adam 0.001; f1/f2/f3 with N = {s['n']} generated points, iris 120 "
-               f"training rows (30 test rows unused). Mean ± sample std (ddof 1) over "
+               f"{s['epochs']} epochs{iris}, batch {s['batch_size']}, Adam {s['learning_rate']:g}; f1/f2/f3 with "
+               f"N = {s['n']} generated points{iris_rows}. Mean ± sample std (ddof 1) over "
                f"folds; all folds of one configuration train as one fleet. f2 (sign-flipped cosine rings) is "
                f"beyond this small budget for every choice: its scores stay near chance here (the synthetic2d "
-               f"study trains it on 4000 points).{quick_note}")
+               f"study's initializer table trains it to convergence on N = {s['synthetic2d_n']}).{quick_note}")
     act, loss, opt, topo = (frames[k] for k in ("activations", "losses", "optimizers", "topologies"))
+    dd, sd = (frames["topology_data"].set_index("data").loc[k].to_dict() for k in ("digits", "sunspots"))
+    dd, sd = ({k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in d.items()} for d in (dd, sd))
     sections = [
         Section("Activation functions and their derivatives",
                 "Every activation of the registry, drawn from the function the networks use; the derivative is "
                 "`jax.vmap(jax.grad(f))`. Table `derivatives` compares it with the lecture's derivative column "
-                "(x ∈ [−4, 4], x = 0 excluded). binary_step: the true derivative is 0 (undefined at 0), so no "
-                "gradient would pass it; denselab trains it with a straight-through estimator (forward: the "
-                "step; backward: the identity's gradient 1), drawn dotted. prelu: a learned slope per unit, "
+                f"(x ∈ [{s['derivative_x_range'][0]:g}, {s['derivative_x_range'][1]:g}], x = 0 excluded). "
+                "binary_step: the true derivative is 0 (undefined at 0), so no gradient would pass it; "
+                "denselab trains it with a straight-through estimator (forward: the step; backward: the "
+                "identity's gradient 1), drawn dotted. prelu: a learned slope per unit, "
                 f"drawn with α = {PRELU_ALPHA}. The last five are Keras's own, not in the lecture's table.",
                 figures=[_derivative_figure(deriv_curves)], tables=["derivatives"]),
         Section("Activations × data sets",
@@ -548,7 +589,7 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                                     "Held-out-fold accuracy per epoch (mean over folds)", "accuracy")],
                 tables=["activations"]),
         Section("Losses × data sets",
-                "The lecture's loss table (Janocha & Czarnecki 2017), hidden relu, same CV. Losses on logits "
+                f"The lecture's loss table ({REFERENCES['losses'].split(',')[0]}), hidden relu, same CV. Losses on logits "
                 "(l1, l2, hinge family) get a linear output layer, the others a softmax; on the binary sets each "
                 "gets two one-hot output units; `log` is categorical cross-entropy. seconds_per_epoch is that "
                 "call's fleet run time / its epochs (3 networks, compile excluded). " + _best(loss, "dataset", "loss"),
@@ -569,18 +610,21 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                                     log=True)],
                 tables=["optimizers"]),
         Section("Topologies: dense, convolutional, recurrent",
-                f"digits (scikit-learn's 1797 8×8 images): 20 % stratified test rows; Adam 0.001, batch 32, "
+                f"digits (scikit-learn's {dd['rows']} 8×8 images): {100 * dd['test_fraction']:g} % stratified test "
+                f"rows; Adam {s['learning_rate']:g}, batch {s['batch_size']}, "
                 f"{s['digits_epochs']} epochs. The MLP reads 64 pixels; the CNN the 8×8×1 image "
                 "(conv 32@3×3 → maxpool 2 → conv 64@3×3 → flatten → dense 64 → dropout 0.3 → softmax, 'same' "
                 f"padding); the recurrent nets ({s['rnn_units']} units) read the image row by row: 8 steps of 8 "
-                f"pixels. sunspots (yearly, 1700–2008, statsmodels' bundled NOAA copy): the previous 11 years "
-                f"(11 steps × 1 value) → next year; trained on 1711–{2008 - s['sunspot_test_years']}, tested on "
-                f"the last {s['sunspot_test_years']} years (no shuffling across time); target standardised on the "
+                f"pixels. sunspots (yearly, {sd['first_year']}–{sd['last_year']}, statsmodels' bundled NOAA copy): "
+                f"the previous {sd['lags']} years ({sd['lags']} steps × 1 value) → next year; trained on "
+                f"{sd['first_train_year']}–{sd['last_train_year']}, tested on the last {s['sunspot_test_years']} "
+                f"years, {sd['first_test_year']}–{sd['last_year']} (no shuffling across time); target standardised "
+                "on the "
                 f"training years, errors in sunspot numbers; Adam {s['sunspot_learning_rate']}, "
                 f"{s['sunspot_epochs']} epochs; persistence = last year's value. seconds: wall time of the "
                 "training call, compile included. The curves are the test rows after each epoch, shown only to "
                 "see over-fitting: they choose nothing (the last epoch's weights are scored).",
-                figures=[_topology_curves(topo_curves)], tables=["topologies"]),
+                figures=[_topology_curves(topo_curves)], tables=["topologies", "topology_data"]),
         Section("Run time", "Seconds per part of this run on this machine (compiles included); wall = the whole study, cpu = the "
                 "process's CPU seconds over all threads (the machine may have been shared).", tables=["timing"]),
     ]

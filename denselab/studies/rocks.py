@@ -51,6 +51,7 @@ from denselab.workflow import manifest
 
 SUBSET_ROWS = 106  # the tutorial's data set: 106 samples (its `df_rock.shape` is (107, 13) with the header)
 SUBSET_TEST_SIZE = 0.3  # the tutorial's train_test_split(test_size=0.3): 74 rows enter its 10-fold CV
+TUTORIAL_CV_ROWS = 74
 QUICK_RUNGS = (0, 5)  # 20 relu; 20-100 relu: one layer, then two wider ones
 QUICK_EPOCHS = 3
 QUICK_FOLDS = 3
@@ -134,6 +135,7 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
               "ladder_folds": pd.DataFrame(folds)}
     for label, _, _ in datasets:
         frames[f"ladder_{_safe(label)}"] = _shown(ladder[ladder["data"] == label])
+    frames["ladder_summary"] = _summary(ladder, [d[0] for d in datasets], base.evaluate.folds)
     results = {
         "name": "rocks",
         "study": "rocks",
@@ -142,6 +144,7 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
                   "rows_test_unused": int(len(d.y_test)), "features": d.feature_names,
                   "classes": list(map(str, d.classes)), "class_counts": np.bincount(d.y_train).tolist()}
                  for label, d, exp in datasets],
+        "tutorial": {"rows": SUBSET_ROWS, "test_size": SUBSET_TEST_SIZE, "rows_cv": TUTORIAL_CV_ROWS},
         "evaluate": {"folds": base.evaluate.folds, "seeds": base.evaluate.seeds, "batch_size": base.train.batch_size,
                      "optimizer": base.train.optimizer, "alpha": ALPHA},
         "spec_yaml": base.to_yaml(),
@@ -223,7 +226,7 @@ def _side_by_side(ladder: pd.DataFrame, labels: list) -> pd.DataFrame:
     """One row per rung: the tutorial's printed score next to each data set's, as the tutorial wrote them."""
     first = ladder[ladder["data"] == labels[0]].reset_index(drop=True)
     out = pd.DataFrame({"model": first["model"], "epochs": first["epochs"],
-                        "tutorial (106 rows, ddof 0)": [_percent(m, s) for m, s in
+                        f"tutorial ({SUBSET_ROWS} rows, ddof 0)": [_percent(m, s) for m, s in
                                                         zip(first["tutorial_accuracy_mean"],
                                                             first["tutorial_accuracy_std"])]})
     for label in labels:
@@ -238,7 +241,24 @@ def _safe(label: str) -> str:
     return label.replace(" ", "_")
 
 
-def _verdict(part: pd.DataFrame) -> str:
+def _summary(ladder: pd.DataFrame, labels: list, folds: int) -> pd.DataFrame:
+    """Per data set, the numbers the page's text quotes: the best rung, how many differ, the fold noise."""
+    rows = []
+    for label in labels:
+        part = ladder[ladder["data"] == label]
+        best = part[part["is_best"]].iloc[0]
+        rows_per_fold = part["rows_cv"].iloc[0] / folds
+        rows.append({"data": label, "best_model": best["model"], "best_accuracy_mean": best["accuracy_mean"],
+                     "best_accuracy_std": best["accuracy_std"], "other_rungs": len(part) - 1,
+                     "rungs_worse": int(part["differs_from_best"].sum()),
+                     "rungs_tied": int((~part["differs_from_best"] & ~part["is_best"]).sum()),
+                     "mean_accuracy_std": part["accuracy_std"].mean(), "rows_per_fold": rows_per_fold,
+                     # one misclassified sample moves a fold's accuracy by this much
+                     "one_sample_accuracy": 1 / rows_per_fold})
+    return pd.DataFrame(rows)
+
+
+def _verdict(part: pd.DataFrame, summary: pd.Series) -> str:
     best = part[part["is_best"]].iloc[0]
     others = len(part) - 1
     worse = part[part["differs_from_best"]]["model"].tolist()
@@ -249,7 +269,7 @@ def _verdict(part: pd.DataFrame) -> str:
                   f"{', '.join(worse)}; the rest cannot be told apart from it")
     return (f"Best: {best['model']}, accuracy {100 * best['accuracy_mean']:.2f}% (std "
             f"{100 * best['accuracy_std']:.2f}%); {tested}. Mean fold-to-fold std: "
-            f"{100 * part['accuracy_std'].mean():.1f} points.")
+            f"{100 * summary['mean_accuracy_std']:.1f} points.")
 
 
 def _sections(results, frames, datasets, quick) -> list:
@@ -267,7 +287,8 @@ def _sections(results, frames, datasets, quick) -> list:
         f"the best when p < {ALPHA}. {sizes}. Features are standardised on each fold's training rows (the "
         f"tutorial used raw oxides); std is the sample std over folds (the tutorial printed numpy's "
         f"population std).{quick_note}\n\n"
-        "The tutorial's column is what it printed for its 106 samples (74 of them in its CV); some of its "
+        f"The tutorial's column is what it printed for its {SUBSET_ROWS} samples ({TUTORIAL_CV_ROWS} of them in "
+        "its CV); some of its "
         "code cells were lost in the PDF's extraction, so rungs 6–10 are rebuilt from the visible layer lines."
     )
     sections = [Section("The ladder, side by side", intro, tables=["ladder_side_by_side"])]
@@ -276,14 +297,15 @@ def _sections(results, frames, datasets, quick) -> list:
         name = f"ladder_{_safe(label)}"
         sections.append(Section(
             f"{label}: {len(d.y_train)} rows in the cross-validation",
-            _verdict(part) + " Bars: mean accuracy; lines: ± std over folds.",
+            _verdict(part, frames["ladder_summary"].set_index("data").loc[label])
+            + " Bars: mean accuracy; lines: ± std over folds.",
             figures=[plots.bar_scores(frames[name], "model", "accuracy_mean", "accuracy_std",
                                       f"{label}: {ev['folds']}-fold CV accuracy per rung")],
             tables=[name],
         ))
     if len(datasets) > 1:
-        text = _size_text(ladder, [d[0] for d in datasets], ev["folds"])
-        sections.append(Section("What the data size changes", text))
+        text = _size_text(frames["ladder_summary"])
+        sections.append(Section("What the data size changes", text, tables=["ladder_summary"]))
     ds = datasets[0][1]
     numeric = [c for c in ds.raw_features if c not in ds.categories]
     if len(numeric) >= 2:
@@ -299,24 +321,19 @@ def _sections(results, frames, datasets, quick) -> list:
     return sections
 
 
-def _size_text(ladder: pd.DataFrame, labels: list, folds: int) -> str:
-    parts = []
-    for label in labels:
-        part = ladder[ladder["data"] == label]
-        best = part[part["is_best"]].iloc[0]
-        parts.append(f"{label}: best {best['model']} at {100 * best['accuracy_mean']:.1f}%, "
-                     f"{int(part['differs_from_best'].sum())} of {len(part) - 1} other rungs significantly worse, "
-                     f"mean std {100 * part['accuracy_std'].mean():.1f} points")
-    small, full = (ladder[ladder["data"] == label] for label in (labels[-1], labels[0]))
-    tied = int((~small["differs_from_best"] & ~small["is_best"]).sum())
-    noise = (f"On the small set {tied} of {len(small) - 1} rungs cannot be told apart from its best: "
-             "differences of the size the tutorial reads as progress are within that noise. "
-             if tied > (len(small) - 1) / 2 else "")
-    if not full["differs_from_best"].any():
+def _size_text(summary: pd.DataFrame) -> str:
+    parts = [f"{r['data']}: best {r['best_model']} at {100 * r['best_accuracy_mean']:.1f}%, {r['rungs_worse']} of "
+             f"{r['other_rungs']} other rungs significantly worse, mean std {100 * r['mean_accuracy_std']:.1f} points"
+             for _, r in summary.iterrows()]
+    small, full = summary.iloc[-1], summary.iloc[0]
+    noise = (f"On the small set {small['rungs_tied']} of {small['other_rungs']} rungs cannot be told apart from its "
+             "best: differences of the size the tutorial reads as progress are within that noise. "
+             if small["rungs_tied"] > small["other_rungs"] / 2 else "")
+    if not full["rungs_worse"]:
         noise += ("On the full table no rung is significantly worse than the best either: on these data the "
                   "architecture matters far less than the tutorial's step-by-step numbers suggest. ")
-    per_fold = small["rows_cv"].iloc[0] / folds
-    return ("; ".join(parts) + f". With about {per_fold:.0f} rows per held-out fold, one misclassified sample "
-            f"moves a fold's accuracy by {100 / per_fold:.0f} points, so fold scores scatter widely and the "
+    return ("; ".join(parts) + f". With about {small['rows_per_fold']:.0f} rows per held-out fold, one misclassified "
+            f"sample moves a fold's accuracy by {100 * small['one_sample_accuracy']:.0f} points, so fold scores "
+            "scatter widely and the "
             f"corrected t-test needs large differences to call a rung worse. {noise}Rankings on the small set are "
             "fragile; the full table measures the same ladder far more precisely.")

@@ -57,6 +57,8 @@ IRIS = (
     (f"early stopping (patience {PATIENCE})", "workshop-iris-overfit", [f"train.patience={PATIENCE}"]),
 )
 EXPECTED = [1, 2]  # "The code should predict classes 1 and 2, respectively, for the two new samples."
+# What the workshop itself ran, quoted on the page next to ours (so results.json holds it too).
+WORKSHOP = {"iris_epochs": 2000, "mnist_train_images": 60000, "mnist_test_accuracy_above": 0.98}
 
 # The workshop's MNIST net on 8x8 digits. The workshop trains Adagrad(0.01), batch 100, 5 epochs
 # on 60 000 images (3 000 steps); digits has 1 437 training images, so we use Adam 0.001,
@@ -91,12 +93,13 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
                         "run `denselab run SPEC` or `denselab study rocks --data FILE --target COLUMN` for yours")
     started = time.perf_counter()
     frames, sections, results = {}, [], {"name": "workshop", "study": "workshop", "quick": quick,
-                                         "expected_predictions": EXPECTED}
+                                         "expected_predictions": EXPECTED, "workshop": WORKSHOP,
+                                         "diagnosis_overfit_accuracy_gap": diagnosis.OVERFIT_ACCURACY_GAP}
     intro = ("The three exercises of Teichert's Introduction to Deep Neural Networks with Keras/TensorFlow, "
              "each with the workshop's network. Scores: k-fold cross-validation on the training rows, then the "
              "network refit on all training rows and scored once on the held-out test rows. The diagnosis "
              "compares the training score (last epoch, mean over the CV members), the CV score and the chance "
-             "level.")
+             "level (table `diagnoses`).")
     if quick:
         intro += (f" Quick mode: {QUICK['folds']} folds and a few epochs per network; the numbers only show that "
                   "the report works.")
@@ -105,7 +108,7 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     reg_rows, reg_sections, reg_runs = _regression(quick, seed, progress)
     frames["regression"] = pd.DataFrame(reg_rows)
     sections += reg_sections
-    iris_rows, iris_sections, iris_specs = _iris(quick, seed, progress)
+    iris_rows, iris_sections, iris_specs, iris_measures = _iris(quick, seed, progress)
     frames["iris"] = pd.DataFrame(iris_rows)
     # the same numbers with one column per variant: eleven measures side by side fit the page
     frames["iris_by_variant"] = (frames["iris"].set_index("variant").T.rename_axis(index="measure", columns=None)
@@ -115,7 +118,11 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     frames["cnn"] = pd.DataFrame(cnn_rows)
     frames["cnn_confusion"] = confusion
     sections += cnn_sections
+    frames["diagnoses"] = pd.DataFrame(
+        [{"net": f"regression {label}", **_measures(reg_runs[name])} for label, name in REGRESSION]
+        + [{"net": f"iris {label}", **m} for label, m in iris_measures])
 
+    results["mnist"] = {"path": str(mnist_path()), "ran": len(cnn_rows) > 1}  # the page names the file
     results["specs"] = {"regression": {name: r.experiment.to_dict() for name, r in reg_runs.items()},
                         "iris": iris_specs, "cnn": cnn_specs}
     shown = (list(results["specs"]["regression"].values()) + [v["experiment"] for v in iris_specs.values()]
@@ -143,6 +150,11 @@ def _train_score(r) -> float:
     return float(np.nanmean([h[r.cv.metric][-1] for h in r.cv.histories]))
 
 
+def _measures(r) -> dict:
+    ds, cv = r.dataset, r.cv
+    return diagnosis.measures(cv.metric, _train_score(r), cv.summary.mean, diagnosis.baseline(ds, cv.metric))
+
+
 def _diagnosis(r) -> str:
     ds, cv = r.dataset, r.cv
     return diagnosis.diagnose(ds.task, cv.metric, _train_score(r), cv.summary.mean, diagnosis.baseline(ds, cv.metric))
@@ -157,8 +169,12 @@ def _regression(quick, seed, progress):
         rows.append({"model": label, "spec": name, "epochs": r.experiment.train.epochs,
                      "cv_mse_mean": r.cv.summary.mean, "cv_mse_std": r.cv.summary.std,
                      "test_mse": r.holdout.scores["mse"], "train_mse": _train_score(r),
-                     "baseline_mse": diagnosis.baseline(ds, "mse"), "seconds": r.results["timing"]["wall_s"]})
+                     "baseline_mse": diagnosis.baseline(ds, "mse"), "rows_train": int(len(ds.y_train)),
+                     "seconds": r.results["timing"]["wall_s"]})
     given, fixed = rows
+    for row in rows:  # relative to the fixed net: the page quotes the as-given net's ratios
+        row["train_mse_over_fixed"] = row["train_mse"] / fixed["train_mse"] if fixed["train_mse"] > 0 else None
+        row["test_mse_over_fixed"] = row["test_mse"] / fixed["test_mse"] if fixed["test_mse"] > 0 else None
     verdict = _diagnosis(runs[REGRESSION[0][1]])
     underfits = given["train_mse"] > 2 * fixed["train_mse"]
     if underfits:
@@ -170,8 +186,8 @@ def _regression(quick, seed, progress):
                  "with what the fixed net shows the data allow, it is.")
     else:
         bias = "The two nets fit the training rows about equally well in this run."
-    rows_train = len(runs[REGRESSION[0][1]].dataset.y_train)
-    text = (f"The workshop's regression (`{REGRESSION[0][1]}`): 2 inputs, {rows_train} training rows, Adagrad 0.1, "
+    text = (f"The workshop's regression (`{REGRESSION[0][1]}`): 2 inputs, {given['rows_train']} training rows, "
+            "Adagrad 0.1, "
             f"batch 10, MSE loss. The baseline (predicting the mean) has MSE {given['baseline_mse']:.3g}. As given, "
             f"the net reaches training MSE {given['train_mse']:.3g} and test MSE {given['test_mse']:.3g}; with more "
             f"capacity (`{REGRESSION[1][1]}`) training MSE is {fixed['train_mse']:.3g} and test MSE "
@@ -194,20 +210,24 @@ def _regression(quick, seed, progress):
 
 
 def _iris(quick, seed, progress):
-    rows, sections, specs = [], [], {}
+    rows, sections, specs, measures = [], [], {}, []
     for label, name, extra in IRIS:
         r = _fit(name, list(extra) + _overrides(quick, "iris_epochs"), seed, progress, f"iris {label}")
         predicted = r.results["predictions"]["predicted"]
         epochs_run = [len(h["loss"]) for h in r.cv.histories]
         train = _train_score(r)
         specs[label] = {"spec": name, "overrides": list(extra), "experiment": r.experiment.to_dict()}
+        measures.append((label, _measures(r)))
+        val_loss_min = float(np.mean([np.nanmin(h["val_loss"]) for h in r.cv.histories]))
+        val_loss_final = float(np.mean([h["val_loss"][-1] for h in r.cv.histories]))
         rows.append({"variant": label, "epochs": r.experiment.train.epochs, "epochs_run": float(np.mean(epochs_run)),
                      "train_accuracy": train, "cv_accuracy_mean": r.cv.summary.mean,
                      "cv_accuracy_std": r.cv.summary.std, "gap": train - r.cv.summary.mean,
                      "test_accuracy": r.holdout.scores["accuracy"],
-                     "val_loss_min": float(np.mean([np.nanmin(h["val_loss"]) for h in r.cv.histories])),
-                     "val_loss_final": float(np.mean([h["val_loss"][-1] for h in r.cv.histories])),
+                     "val_loss_min": val_loss_min, "val_loss_final": val_loss_final,
+                     "val_loss_final_over_min": val_loss_final / val_loss_min if val_loss_min > 0 else None,
                      "prediction_1": predicted[0], "prediction_2": predicted[1],
+                     "rows_train": int(len(r.dataset.y_train)), "rows_test": int(len(r.dataset.y_test)),
                      "seconds": r.results["timing"]["wall_s"]})
         row = rows[-1]
         val_label = "validation split" if r.experiment.train.effective_validation_split > 0 else "held-out fold"
@@ -222,11 +242,12 @@ def _iris(quick, seed, progress):
         ))
     frame = pd.DataFrame(rows)
     agree = [f"{row['variant']}: {row['prediction_1']}, {row['prediction_2']}" for row in rows]
-    rises = ", ".join(f"{r['variant']} {r['val_loss_final'] / r['val_loss_min']:.2g}×" for r in rows)
-    text = (f"Iris as the workshop splits it (120 training + 30 test rows), a 1000-500-70 relu net with Adagrad "
-            f"0.01, batch 10, {rows[0]['epochs']} epochs (the workshop ran 2000), then its three remedies. "
-            f"Gap = training − CV accuracy; the overfit net's is {100 * rows[0]['gap']:.1f} points, the remedies' "
-            f"{', '.join(f'{100 * g:.1f}' for g in frame['gap'][1:])} (the diagnosis calls a gap above "
+    rises = ", ".join(f"{r['variant']} {r['val_loss_final_over_min']:.2g}×" for r in rows)
+    text = (f"Iris as the workshop splits it ({rows[0]['rows_train']} training + {rows[0]['rows_test']} test rows), "
+            f"a 1000-500-70 relu net with Adagrad 0.01, batch 10, {rows[0]['epochs']} epochs (the workshop ran "
+            f"{WORKSHOP['iris_epochs']}), then its three remedies. Gap = training − CV accuracy; the overfit net's "
+            f"is {100 * rows[0]['gap']:.1f} points, the remedies' "
+            f"{', '.join(f'{100 * g:.1f} points' for g in frame['gap'][1:])} (the diagnosis calls a gap above "
             f"{100 * diagnosis.OVERFIT_ACCURACY_GAP:.0f} points overfitting). The held-out loss shows more than the "
             f"accuracy: its final value over its lowest is {rises}; a held-out loss that climbs back while the "
             "training loss keeps falling is the workshop's sign of overfitting (learning curves below). "
@@ -234,7 +255,7 @@ def _iris(quick, seed, progress):
             f"(expected {EXPECTED[0]} and {EXPECTED[1]}): {'; '.join(agree)}. The second flower lies on the "
             "versicolor/virginica border (petal 5.0 × 1.7 cm), so a network may honestly call it either.")
     sections.insert(0, Section("2 · Iris: overfitting and three remedies", text, tables=["iris_by_variant"]))
-    return rows, sections, specs
+    return rows, sections, specs, measures
 
 
 def cnn_experiment(source: str, target: str, train: dict, quick: bool, input_shape) -> Experiment:
@@ -265,19 +286,21 @@ def _cnn(quick, seed, progress):
         rows.append(mrow)
         figures.append(plots.curves([mh.history], "accuracy", val_label="test rows"))
         mnist_text = (f"MNIST from `{mnist_file}` with the workshop's own settings (Adagrad 0.01, batch 100, "
-                      f"{mexp.train.epochs} epochs; the workshop reports over 98 %): test accuracy "
+                      f"{mexp.train.epochs} epochs; the workshop reports over "
+                      f"{100 * WORKSHOP['mnist_test_accuracy_above']:g} %): test accuracy "
                       f"{mrow['test_accuracy']:.4f}.")
     else:
         mnist_text = (f"MNIST was not run: `{mnist_file}` is not there, and this study never downloads. To add it, "
                       "run once on a machine with internet access `python -c \"import keras; "
-                      "keras.datasets.mnist.load_data()\"` (it saves ~/.keras/datasets/mnist.npz, 11 MB), or copy "
+                      "keras.datasets.mnist.load_data()\"` (it saves ~/.keras/datasets/mnist.npz), or copy "
                       "that file there, then run the study again.")
     d = rows[0]
     text = ("The workshop's MNIST network on the bundled 8×8 digits: BatchNorm → Conv2D 4@5×5 relu → "
             "MaxPool 2 → Conv2D 16@5×5 relu → MaxPool 2 → Flatten → Dense 100 relu → Dropout 0.4 → softmax 10, "
             f"with 'same' padding so the 8×8 image shrinks to 4×4 and 2×2. Trained on {d['train_rows']} images with "
             f"{d['optimizer']} {d['learning_rate']}, batch {d['batch_size']}, {d['epochs']} epochs (the workshop's "
-            f"Adagrad/5 epochs is for 60 000 images), it scores test accuracy {d['test_accuracy']:.4f} on "
+            f"Adagrad/5 epochs is for {WORKSHOP['mnist_train_images']} images), it scores test accuracy "
+            f"{d['test_accuracy']:.4f} on "
             f"{d['test_rows']} held-out images in {d['seconds']:.0f} s. One network, no cross-validation: the "
             f"learning curve's validation line is the test rows, as in the workshop's `validation_data`. Engine: "
             f"{d['engine']}.\n\n{mnist_text}")
