@@ -1,6 +1,8 @@
 """`denselab` command line: parse → one API call → print. No logic lives here.
 
-Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 130 interrupted.
+Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 the machine
+failed us (disk full, permissions; one line too), 3 a search or worker ended with fewer
+finished trials than asked (configurations that failed for good), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,24 +14,54 @@ from contextlib import contextmanager
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.error("no command given")
+    except SystemExit as exc:  # --help exits 0; a usage error has been printed as one line
+        return exc.code if isinstance(exc.code, int) else 2
     from denselab.errors import DenselabError
 
     try:
         return args.func(args) or 0
     except DenselabError as exc:
-        print(f"denselab: error: {exc}", file=sys.stderr)
+        sys.stderr.write(_error_line(exc))
         return 2
+    except MemoryError as exc:  # a spec asked for more than the machine has
+        sys.stderr.write(_error_line(f"out of memory ({exc or 'no detail'}); use a smaller network "
+                                     "(model.hidden units), fewer members (evaluate.folds, evaluate.seeds) "
+                                     "or fewer rows"))
+        return 2
+    except OSError as exc:  # disk full, permissions, a vanished file: the line says all a traceback would
+        where = f" `{exc.filename}`" if exc.filename else ""
+        sys.stderr.write(_error_line(f"{exc.strerror or exc}{where}; check the path, its permissions "
+                                     "and the free disk space"))
+        return 1
     except KeyboardInterrupt:
         print("denselab: interrupted", file=sys.stderr)
         return 130
 
 
+def _error_line(message) -> str:
+    """The one stderr line of every failure; a message that spans lines is folded onto one, and
+    argparse's and the OS's messages lose URL passwords as ours do."""
+    from denselab.errors import hide_passwords
+
+    return "denselab: error: " + hide_passwords(" ".join(str(message).split())) + "\n"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line `denselab: error: <what>; <fix>` (exit 2) like
+    every other error, instead of a usage block; `--help` is unchanged. Subcommand parsers
+    inherit the class."""
+
+    def error(self, message: str):
+        what = message.removeprefix("argument ")
+        self.exit(2, _error_line(f"{what}; `{self.prog} --help` lists the arguments"))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="denselab", description="Test deep neural networks on real data.")
+    parser = _Parser(prog="denselab", description="Test deep neural networks on real data.")
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="cross-validate, test and report one spec")
@@ -42,8 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--trials", type=int, help="finished trials wanted in the study (default search.trials); "
                         "a re-run tops up to this number")
     search.add_argument("--storage", help="SQLAlchemy URL of the results database (default sqlite:///denselab.db)")
+    search.add_argument("--workers", type=int, default=1, help="processes on this machine (default 1); more "
+                        "machines join with `denselab worker`")
     _output_arguments(search, "runs/<name>-search-<timestamp>/", "search.sampler=random", "no per-trial lines")
     search.set_defaults(func=_search)
+
+    worker = sub.add_parser("worker", help="run trials of a search's study until it has enough (no report)")
+    worker.add_argument("spec", help="the spec the search was started with")
+    worker.add_argument("--storage", help="SQLAlchemy URL of the study's database (default sqlite:///denselab.db)")
+    worker.add_argument("--trials", type=int, help="finished trials wanted (default: what the search recorded)")
+    worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="the same overrides the search was given (repeatable)")
+    worker.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
+    worker.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    worker.set_defaults(func=_worker)
+
+    status = sub.add_parser("status", help="a search's progress: finished, running, failed, best so far")
+    status.add_argument("spec", help="the spec the search was started with")
+    status.add_argument("--storage", help="SQLAlchemy URL of the study's database (default sqlite:///denselab.db)")
+    status.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="the same overrides the search was given (repeatable)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=_status)
 
     study = sub.add_parser("study", help="run a built-in study (rocks, workshop, synthetic2d, catalogue)")
     study.add_argument("name", help="the study")
@@ -102,7 +154,7 @@ def _search(args) -> int:
 
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = search(args.spec, args.trials, storage=args.storage, out=args.out, overrides=args.set,
-                    engine=args.engine, log=log)
+                    engine=args.engine, log=log, workers=args.workers)
     b, t = result.best, result.results["trials"]
     metric = b["cv"]["metric"]
     test = f"; test {metric} {b['test'][metric]:.4f} on {b['test']['n']} rows" if b["test"] else ""
@@ -111,6 +163,35 @@ def _search(args) -> int:
           f"{b['cv']['std']:.4f}{test}")
     print(f"  best params: {', '.join(f'{k}={v}' for k, v in b['params'].items())}")
     print(f"report: {result.out / 'report.html'}")
+    return _short(t["complete"], t["wanted"])
+
+
+def _short(complete: int, wanted: int) -> int:
+    """Exit 3 when fewer trials finished than asked (configurations failed for good)."""
+    if complete >= wanted:
+        return 0
+    print(f"  only {complete} of {wanted} trials finished: the others failed for good "
+          "(`denselab status` and the report's trials table say why)")
+    return 3
+
+
+def _worker(args) -> int:
+    from denselab.search import work
+
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    r = work(args.spec, args.storage, trials=args.trials, overrides=args.set, engine=args.engine, log=log)
+    print(f"{r.study}: {r.complete} of {r.wanted} trials complete in {r.storage} ({r.new_trials} by this worker, "
+          f"{r.engine_calls} engine calls)")
+    return _short(r.complete, r.wanted)
+
+
+def _status(args) -> int:
+    import json
+
+    from denselab.search.status import render, status
+
+    info = status(args.spec, args.storage, overrides=args.set)
+    print(json.dumps(info, indent=1, default=str) if args.json else render(info))
     return 0
 
 

@@ -17,6 +17,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import copy
+import math
+import numbers
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -40,6 +44,31 @@ TASKS = ("auto", "classification", "regression")
 MISSING = ("error", "drop", "mean")
 SCALINGS = ("standard", "minmax", "none")
 ENGINES = ("auto", "fleet", "fit")
+MAX_INT = 2**31 - 1  # the engines count epochs, rows and seeds in int32; larger values only overflow there
+_NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]*$")  # a folder and study name: no path, no control
+
+
+def _named(field_name: str, resolver, value):
+    """resolver(value), its error naming `field_name`: the registries only know `activation`, not where."""
+    try:
+        return resolver(value)
+    except SpecError as exc:
+        raise SpecError(f"{field_name}: {str(exc).partition(': ')[2]}") from None
+
+
+def _seed(field_name: str, value) -> None:
+    if not 0 <= value <= MAX_INT:
+        raise SpecError(f"{field_name}: got {value}; expected an integer from 0 to {MAX_INT}, e.g. 0")
+
+
+def _shape(field_name: str, value) -> None:
+    """A size or shape: a positive integer, or a list of them (kernel_size, pool_size, input_shape)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else () if value is None else (value,)
+    if not items and value is not None or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 < v <= MAX_INT for v in items):
+        raise SpecError(f"{field_name}: got `{_plain(value)}`; expected a positive integer or a list of them, "
+                        "e.g. [8, 8, 1]")
+
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,12 @@ class DataSpec:
             )
         if self.n < 10:
             raise SpecError(f"data.n: got {self.n}; expected at least 10 points")
+        _seed("data.seed", self.seed)
+        for name in ("features", "drop", "categorical"):
+            for column in getattr(self, name) or ():
+                if isinstance(column, bool) or not isinstance(column, (str, numbers.Integral)):
+                    raise SpecError(f"data.{name}: got `{column}` in the list; expected column names "
+                                    "(or indices of a header-less file), e.g. [SiO2, MgO]")
         if isinstance(self.header, str) and self.header not in ("auto", "none"):
             raise SpecError(
                 f"data.header: got `{self.header}`; expected a row index, `auto` or `none`"
@@ -149,14 +184,16 @@ class LayerSpec:
         for name in ("l1", "l2"):
             if getattr(self, name) < 0:
                 raise SpecError(f"model.hidden[].{name}: got {getattr(self, name)}; expected >= 0")
+        for name in ("kernel_size", "pool_size"):
+            _shape(f"model.hidden[].{name}", getattr(self, name))
         if self.activation is not None:
             from denselab.models import activations
 
-            activations.get(self.activation)  # raises with a suggestion
+            _named("model.hidden[].activation", activations.get, self.activation)
         if self.kernel_initializer is not None:
             from denselab.models import initializers
 
-            initializers.get(self.kernel_initializer)
+            _named("model.hidden[].kernel_initializer", initializers.get, self.kernel_initializer)
 
 
 @dataclass(frozen=True)
@@ -179,8 +216,9 @@ class ModelSpec:
         from denselab.models import activations, initializers
 
         if self.output_activation is not None:
-            activations.get(self.output_activation)
-        initializers.get(self.kernel_initializer)
+            _named("model.output_activation", activations.get, self.output_activation)
+        _named("model.kernel_initializer", initializers.get, self.kernel_initializer)
+        _shape("model.input_shape", self.input_shape)
 
 
 @dataclass(frozen=True)
@@ -297,6 +335,13 @@ class Experiment:
     evaluate: EvalSpec = field(default_factory=EvalSpec)
     predict: Union[tuple, None] = None
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise SpecError(f"name: got `{self.name}`; expected a plain name for the output folder and the "
+                            "search study, without `/`, `\\` or a leading `.`, e.g. iris-dropout")
+        _seed("seed", self.seed)
+        _check_ranks(self.model)
+
     @classmethod
     def from_dict(cls, raw: dict) -> "Experiment":
         """Build and validate an Experiment from plain data (parsed YAML)."""
@@ -339,7 +384,7 @@ def with_overrides(raw: dict, overrides: list[str] | None) -> Experiment:
         try:
             raw = Experiment.from_dict(raw).to_dict()
         except SpecError:
-            raw = dict(raw)  # an override may be what fixes it
+            raw = copy.deepcopy(raw)  # an override may be what fixes it; the caller's dict stays as it was
         for item in overrides:
             apply_override(raw, item)
     return Experiment.from_dict(raw)
@@ -348,23 +393,34 @@ def with_overrides(raw: dict, overrides: list[str] | None) -> Experiment:
 def read_yaml(path_or_name: str | Path) -> dict:
     """The raw mapping of a spec file or of a bundled example."""
     path = Path(path_or_name)
-    if not path.exists():
+    if not _exists(path):
+        names = example_names()
         bundled = Path(__file__).parent / "examples" / f"{path_or_name}.yaml"
-        if not bundled.exists():
-            names = example_names()
+        if str(path_or_name) not in names:
             raise SpecError(
                 f"spec: `{path_or_name}` is neither a file nor a bundled example"
                 f"{suggest(str(path_or_name), names)}; examples: {', '.join(names)}"
             )
         path = bundled
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"spec {path}: cannot be read ({exc.strerror}); give a readable YAML file") from None
+    try:
+        # bytes, not text: PyYAML then reads UTF-8 and UTF-16 with a byte-order mark
+        raw = yaml.load(text, Loader=_SpecLoader)
+    except yaml.reader.ReaderError as exc:
+        byte = f"0x{exc.character:02x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise SpecError(f"spec {path}: not UTF-8 text (byte {byte} at position {exc.position}); "
+                        "save the spec as UTF-8 YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"spec {path}: invalid YAML{where}; check indentation and colons") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"spec {path}: not a text file; expected a YAML spec") from None
+        problem = f" ({exc.problem})" if getattr(exc, "problem", None) else ""
+        fix = "keep one of them" if isinstance(exc, _DuplicateKey) else "check indentation, colons and brackets"
+        raise SpecError(f"spec {path}: invalid YAML{where}{problem}; {fix}") from None
+    except RecursionError:
+        raise SpecError(f"spec {path}: nested too deeply to read; flatten it") from None
     if raw is None:
         raise SpecError(f"spec {path}: the file is empty; it needs at least `data: {{source: …, target: …}}`")
     if not isinstance(raw, dict):
@@ -376,30 +432,70 @@ def example_names() -> list[str]:
     return sorted(p.stem for p in (Path(__file__).parent / "examples").glob("*.yaml"))
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists that says False for names no file can have (NUL bytes, too long)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice: PyYAML would silently keep the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                try:
+                    key = self.construct_object(key_node, deep=True)
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: SafeLoader reports it below
+                    continue
+                if first is not key_node:
+                    raise _DuplicateKey(None, None, f"the key `{key}` appears twice, also at line "
+                                        f"{first.start_mark.line + 1}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def apply_override(raw: dict, item: str) -> None:
     """Apply one `a.b[0].c=value` override (value parsed as YAML) to a raw spec."""
-    if "=" not in item:
+    if not isinstance(item, str) or "=" not in item:
         raise SpecError(f"--set {item}: expected KEY=VALUE, e.g. train.epochs=5")
     key, _, text = item.partition("=")
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise SpecError(f"--set {item}: the value `{text}` is not valid YAML") from None
+    except (yaml.YAMLError, RecursionError):
+        raise SpecError(f"--set {item}: the value `{text}` is not valid YAML; quote text, "
+                        "write lists as [a, b]") from None
     parts = path_parts(key.strip(), f"--set {key}")
     node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        nxt = {} if isinstance(parts[i + 1], str) else []
+    for i, part in enumerate(parts):
         if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
-                raise SpecError(f"--set {key}: index [{part}] is out of range")
-            node = node[part]
+            if not isinstance(node, list):
+                raise SpecError(f"--set {key}: `{_dotted(parts[:i]) or 'the spec'}` is not a list, so "
+                                f"[{part}] indexes nothing; remove the index")
+            if not 0 <= part < len(node):
+                raise SpecError(f"--set {key}: index [{part}] is out of range; "
+                                f"`{_dotted(parts[:i])}` has {len(node)} item(s), indexed from 0")
+        elif not isinstance(node, dict):
+            raise SpecError(f"--set {key}: `{_dotted(parts[:i])}` holds `{node}`, not a section, so it has "
+                            f"no field `{part}`; set `{_dotted(parts[:i])}` itself")
+        if i == len(parts) - 1:
+            node[part] = value
+        elif isinstance(part, str) and part not in node:
+            node = node.setdefault(part, {} if isinstance(parts[i + 1], str) else [])
         else:
-            node = node.setdefault(part, nxt)
-    last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise SpecError(f"--set {key}: index [{last}] is out of range")
-    node[last] = value
+            node = node[part]
+
+
+def _dotted(parts: list) -> str:
+    """['model', 'hidden', 0, 'units'] → 'model.hidden[0].units' (the inverse of path_parts)."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
 def path_parts(path: str, where: str) -> list:
@@ -435,6 +531,12 @@ def _build(cls, raw: dict, prefix: str):
         kwargs[key] = _coerce(value, hints[key], where)
     try:
         return cls(**kwargs)
+    except SpecError as exc:
+        # a layer validates itself without knowing its position; the builder knows it
+        generic = "model.hidden[]."
+        if cls is LayerSpec and str(exc).startswith(generic):
+            raise SpecError(prefix + str(exc)[len(generic):]) from None
+        raise
     except TypeError as exc:  # a required field is missing
         missing = [f.name for f in fields(cls) if f.name not in kwargs
                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
@@ -477,25 +579,69 @@ def _coerce(value, hint, where: str):
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise SpecError(f"{where}: expected true or false, got `{value}`")
+        raise _wrong_type(where, "true or false", value)
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise SpecError(f"{where}: expected an integer, got `{value}`")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not value.is_integer())):
+            raise _wrong_type(where, "an integer", value)
+        if not -MAX_INT <= value <= MAX_INT:
+            raise SpecError(f"{where}: got {value}; expected an integer of at most {MAX_INT}")
         return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                try:
-                    return float(value)
-                except ValueError:
-                    pass
-            raise SpecError(f"{where}: expected a number, got `{value}`")
-        return float(value)
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise _wrong_type(where, "a number", value)
+        if not math.isfinite(number):
+            raise SpecError(f"{where}: got {value}; expected a finite number")
+        return float(number)
     if hint is str:
         if isinstance(value, (str, Path)):
             return str(value)
-        raise SpecError(f"{where}: expected a name, got `{value}`")
+        raise _wrong_type(where, "a name", value)
     return value
+
+
+RECURRENT = ("simplernn", "lstm", "gru")
+
+
+def _check_ranks(model: ModelSpec) -> None:
+    """Every layer gets data of the rank it takes, and the output layer gets flat rows.
+
+    Keras would say so only while building the network, deep in training, as a shape error
+    of one of its layers. Checked for an Experiment (not a bare ModelSpec, which tools build
+    as layer probes): only there is the input known to be the data's feature rows.
+    """
+    rank = len(model.input_shape) if model.input_shape else 1
+    for i, layer in enumerate(model.hidden):
+        where, t = f"model.hidden[{i}].type", layer.type
+        if t in ("conv2d", "maxpool2d") and rank != 3:
+            raise SpecError(f"{where}: a `{t}` layer takes images (height, width, channels) but gets {rank}-D "
+                            "rows; set `model.input_shape`, e.g. [8, 8, 1], and flatten after the image layers")
+        if t in RECURRENT and rank != 2:
+            raise SpecError(f"{where}: a `{t}` layer takes sequences (steps, features) but gets {rank}-D rows; "
+                            "set `model.input_shape`, e.g. [11, 1], or `return_sequences: true` on the "
+                            "recurrent layer before it")
+        if t == "embedding" and rank != 1:
+            raise SpecError(f"{where}: an `embedding` layer takes rows of integer ids (1-D) but gets {rank}-D "
+                            "rows; put it first and drop `model.input_shape`")
+        rank = (1 if t == "flatten" else 2 if t == "embedding" else
+                (2 if layer.return_sequences else 1) if t in RECURRENT else rank)
+    if rank != 1:
+        raise SpecError(f"model.hidden: the last hidden layer gives {rank}-D output per row and the output layer "
+                        "takes 1-D; end with `{type: flatten}` (or `return_sequences: false` on a last "
+                        "recurrent layer)")
+
+
+def _wrong_type(where: str, expected: str, value) -> SpecError:
+    # a list or a {low, high} range at a single-value field is how a search is written
+    searched = isinstance(value, list) or isinstance(value, dict) and {"low", "high"} <= set(value)
+    hint = "; a list or a range here is a search space: run the spec with `denselab search SPEC`" if searched else ""
+    return SpecError(f"{where}: expected {expected}, got `{value}`{hint}")
 
 
 def _plain(value):

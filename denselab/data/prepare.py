@@ -155,6 +155,10 @@ def fold_indices(y: np.ndarray, folds: int, stratified: bool, task: str, seed: i
                         f"there are {n}; lower `evaluate.folds` or add rows")
     if stratified and task == "classification":
         counts = np.bincount(y)
+        if counts.max() < folds:  # scikit-learn refuses: no class can reach every fold
+            raise DataError(f"evaluate.folds: {folds} stratified folds need a class with at least {folds} "
+                            f"training rows, the largest has {counts.max()}; lower `evaluate.folds`, add rows "
+                            "or set `evaluate.stratified: false`")
         if counts[counts > 0].min() >= 2:
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
             return list(splitter.split(np.zeros(n), y))
@@ -165,7 +169,7 @@ def fold_indices(y: np.ndarray, folds: int, stratified: bool, task: str, seed: i
 def _column(name, columns, field_name):
     if name in columns:
         return name
-    if isinstance(name, str) and name.isdigit() and int(name) in columns:
+    if isinstance(name, str) and name.isdecimal() and int(name) in columns:
         return int(name)
     shown = [str(c) for c in columns]
     if isinstance(name, int) and not any(isinstance(c, int) for c in columns) and 0 <= name < len(columns):
@@ -175,11 +179,17 @@ def _column(name, columns, field_name):
 
 
 def _handle_missing(frame, features, target, policy):
-    numeric = frame.select_dtypes(include="number")
+    numeric = frame.select_dtypes(include="number").astype(float)
     infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any(axis=0)
     if infinite.any():
         names = [str(c) for c, bad in zip(numeric.columns, infinite) if bad]
         raise DataError(f"data: infinite values in column(s) {', '.join(names)}; replace them or drop those rows")
+    # the networks compute in float32: a larger value would become inf there
+    huge = (numeric.abs() > np.finfo(np.float32).max).any(axis=0)
+    if huge.any():
+        names = [str(c) for c, bad in huge.items() if bad]
+        raise DataError(f"data: column(s) {', '.join(names)} hold values beyond float32's ±3.4e38; "
+                        "rescale them (e.g. a log or a change of units)")
     missing = frame.isna()
     if not missing.to_numpy().any():
         return frame, 0
@@ -227,8 +237,10 @@ def _encode_target(y: pd.Series, task: str, name):
         counts = np.bincount(codes)
         rare = [str(classes[i]) for i in np.flatnonzero(counts < 2)]
         if rare:
-            raise DataError(f"data.target: class(es) {', '.join(rare)} of `{name}` have a single row; "
-                            "drop those rows or gather more, a stratified split needs 2 per class")
+            shown = ", ".join(rare[:10]) + (f" … ({len(rare)} in all)" if len(rare) > 10 else "")
+            hint = "; if it is a measured value, set `data.task: regression`" if len(rare) > 10 else ""
+            raise DataError(f"data.target: class(es) {shown} of `{name}` have a single row; drop those rows "
+                            f"or gather more, a stratified split needs 2 per class{hint}")
         labels = tuple(c.item() if hasattr(c, "item") else c for c in classes)
         return codes.astype(np.int32), labels
     values = pd.to_numeric(y, errors="coerce")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -152,6 +151,12 @@ def read_table(spec: DataSpec, data=None) -> tuple[pd.DataFrame, str | int]:
         )
     if frame.shape[0] == 0:
         raise DataError(f"data.source: `{spec.source}` has a header but no rows")
+    seen: dict = {}
+    for i, name in enumerate(str(c) for c in frame.columns):  # here, so an upload is refused at once
+        if name in seen:
+            raise DataError(f"data.source: column `{name}` appears twice in `{spec.source}` (columns "
+                            f"{seen[name] + 1} and {i + 1}); rename one of them")
+        seen[name] = i
     return frame, target
 
 
@@ -171,14 +176,22 @@ def _from_python(data) -> tuple[pd.DataFrame, str | None]:
 
 def _read_file(spec: DataSpec) -> pd.DataFrame:
     path = Path(spec.source).expanduser()
-    if not path.exists():
+    try:
+        found, folder = path.exists(), path.is_dir()
+    except (OSError, ValueError):  # a name no file can have: NUL bytes, too long
+        found = folder = False
+    if not found:
         raise DataError(
             f"data.source: no file `{spec.source}` and no built-in set of that name"
             f"{suggest(spec.source, BUILTINS)}; give a csv/xlsx/xls/npz path or one of: {', '.join(BUILTINS)}"
         )
-    if path.is_dir():
+    if folder:
         raise DataError(f"data.source: `{spec.source}` is a folder; give a csv, xlsx, xls or npz file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"data.source: `{spec.source}` cannot be read ({exc.strerror}); "
+                        "check the file's permissions") from None
     if not raw.strip():
         raise DataError(f"data.source: `{spec.source}` is empty; it needs a header row and data rows")
     suffix = path.suffix.lower()
@@ -202,9 +215,12 @@ def _read_workbook(path: Path, raw: bytes, sheet) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pandas marks xlrd deprecated; it still reads legacy .xls
             book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
-        raise DataError(f"data.source: `{path.name}` cannot be opened as a workbook ({exc})") from None
+    except Exception as exc:  # openpyxl and xlrd raise a dozen types on a damaged file, none of them ours
+        raise _unreadable(path, "a workbook", exc) from None
     names = book.sheet_names
+    if not names:
+        raise DataError(f"data.source: `{path.name}` is a workbook without sheets; open it in its program "
+                        "and save it again, or export it as csv")
     if sheet is None:
         chosen = names[0]
     elif isinstance(sheet, int):
@@ -217,23 +233,38 @@ def _read_workbook(path: Path, raw: bytes, sheet) -> pd.DataFrame:
                         f"sheets: {', '.join(names)}")
     else:
         chosen = sheet
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        grid = pd.read_excel(book, sheet_name=chosen, header=None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grid = pd.read_excel(book, sheet_name=chosen, header=None)
+    except Exception as exc:  # a damaged sheet inside a readable archive: same as above
+        raise _unreadable(path, f"a workbook (sheet `{chosen}`)", exc) from None
     if grid.dropna(how="all").empty:
         raise DataError(f"data.sheet: sheet `{chosen}` of `{path.name}` is empty")
     return grid
 
 
+def _unreadable(path: Path, what: str, exc: Exception) -> DataError:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return DataError(f"data.source: `{path.name}` cannot be read as {what} ({detail}); open it in its "
+                     "program and save it again, or export it as csv")
+
+
 def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
-    if b"\x00" in raw[:4096]:
-        raise DataError(f"data.source: `{path.name}` looks binary, not a csv; export it as csv, xlsx or npz")
-    for encoding in ("utf-8-sig", "latin-1"):
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte-order mark: Excel's "Unicode text"
         try:
-            text = raw.decode(encoding)
-            break
+            text = raw.decode("utf-16")
         except UnicodeDecodeError:
-            continue
+            raise DataError(f"data.source: `{path.name}` starts like UTF-16 text but does not decode as it; "
+                            "save it as UTF-8 csv") from None
+    elif b"\x00" in raw[:4096]:
+        raise DataError(f"data.source: `{path.name}` looks binary, not a csv (it holds NUL bytes); if it is "
+                        "UTF-16/32 text save it as UTF-8, else export it as csv, xlsx or npz")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")  # every byte is a latin-1 character: old Excel and European exports
     sample = text[:65536]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t| ").delimiter
@@ -250,14 +281,29 @@ def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
 
 
 def _read_npz(path: Path) -> pd.DataFrame:
+    save = "save it with numpy.savez(path, x=X, y=y)"
     try:
         arrays = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile):
-        raise DataError(f"data.source: `{path.name}` is not a readable npz archive") from None
-    keys = {k.lower(): k for k in arrays.files}
-    if "x" not in keys or "y" not in keys:
-        raise DataError(f"data.source: `{path.name}` must hold arrays `x` and `y`; it has {', '.join(arrays.files)}")
-    x, y = arrays[keys["x"]], arrays[keys["y"]]
+        if not isinstance(arrays, np.lib.npyio.NpzFile):
+            raise DataError(f"data.source: `{path.name}` holds a single array, not an npz archive; {save}")
+        with arrays:
+            keys = {k.lower(): k for k in arrays.files}
+            if "x" not in keys or "y" not in keys:
+                raise DataError(f"data.source: `{path.name}` must hold arrays `x` and `y`, it has "
+                                f"{', '.join(arrays.files) or 'none'}; {save}")
+            x, y = arrays[keys["x"]], arrays[keys["y"]]
+    except DataError:
+        raise
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, BadZipFile… on a damaged archive
+        raise _unreadable(path, "an npz archive", exc) from None
+    if x.ndim == 0 or x.dtype.kind not in "biuf" or y.dtype.kind not in "biufUS":
+        raise DataError(f"data.source: `{path.name}` needs numeric `x` (rows first) and numeric or text `y`, "
+                        f"got x {x.dtype} {x.shape} and y {y.dtype} {y.shape}; {save}")
+    if x.size == 0:
+        raise DataError(f"data.source: `{path.name}` holds no rows (x has shape {x.shape}); {save}")
+    if y.ndim != 1:
+        raise DataError(f"data.source: `{path.name}`: `y` must be one label or value per row, got shape "
+                        f"{y.shape}; {save}")
     return _from_python((x.reshape(len(x), -1), y))[0]
 
 
@@ -268,17 +314,15 @@ def _with_header(grid: pd.DataFrame, header, source) -> pd.DataFrame:
     elif header == "none":
         header = None
     if header is None:
+        if len(grid) == 1 and not any(_is_number(v) for v in grid.iloc[0] if not pd.isna(v)):
+            raise DataError(f"data.source: `{source}` has a single row of text (a header and no data?); "
+                            "add the data rows below it")
         grid.columns = list(range(grid.shape[1]))
         return grid
-    if header >= len(grid):
-        raise DataError(f"data.header: row {header} is past the end of `{source}` ({len(grid)} rows)")
+    if not 0 <= header < len(grid):
+        raise DataError(f"data.header: row {header} is outside `{source}` ({len(grid)} rows); give a row "
+                        f"index from 0 to {len(grid) - 1}, `auto` or `none`")
     names = [str(v).strip() if not pd.isna(v) else f"column_{i}" for i, v in enumerate(grid.iloc[header])]
-    seen = {}
-    for i, name in enumerate(names):
-        if name in seen:
-            raise DataError(f"data.source: column `{name}` appears twice in `{source}` (columns "
-                            f"{seen[name] + 1} and {i + 1}); rename one of them")
-        seen[name] = i
     body = grid.iloc[header + 1:].reset_index(drop=True)
     body.columns = names
     return body.apply(_numeric_if_possible)

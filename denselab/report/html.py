@@ -121,10 +121,34 @@ def _close(fig) -> None:
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Raise DenselabError if `out_dir` exists and is not an empty folder (call before training)."""
+    """Raise DenselabError unless `write_report` can create `out_dir` (call before training).
+
+    `out_dir` must not exist (or be an empty folder), and its nearest existing parent must
+    take a new folder: a temporary one is made and removed there, because permission bits
+    do not tell (read-only mounts, root, ACLs).
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    try:
+        taken = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
+        parent = next(p for p in out_dir.absolute().parents if p.exists())
+    except ValueError as exc:  # NUL bytes in the path
+        raise DenselabError(f"--out: `{out_dir}` is not a usable path ({exc}); choose another folder") from None
+    except OSError as exc:
+        raise _write_error(out_dir, exc) from None
+    if taken:
         raise DenselabError(f"--out: `{out_dir}` already exists; choose a new folder or remove it")
+    if not parent.is_dir():
+        raise DenselabError(f"--out: `{parent}` is a file, so `{out_dir}` cannot be made inside it; "
+                            "choose another folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".denselab-check-", dir=parent))
+    except OSError as exc:
+        raise _write_error(out_dir, exc) from None
+
+
+def _write_error(out_dir: Path, exc: OSError) -> DenselabError:
+    return DenselabError(f"--out: cannot write the report into `{out_dir}` ({exc.strerror or exc}); "
+                         "choose a folder you can write to, with free space")
 
 
 def _check(out_dir: Path, sections: list, frames: dict) -> None:
@@ -172,7 +196,8 @@ def write_report(out_dir: Path, title: str, sections: list, results: dict, table
             `manifest` (seed, versions) and `spec_yaml` are shown under "Reproducibility".
         tables: `{name: DataFrame}`; each becomes `<name>.csv`, and sections show them by name.
 
-    Returns the path of report.html. Raises DenselabError if `out_dir` exists and is not empty.
+    Returns the path of report.html. Raises DenselabError if `out_dir` exists and is not empty,
+    or when writing fails (disk full, no permission); nothing is left behind then.
     """
     out_dir = Path(out_dir)
     try:
@@ -191,6 +216,8 @@ def write_report(out_dir: Path, title: str, sections: list, results: dict, table
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+    except OSError as exc:  # disk full, or permissions changed since check_out_dir
+        raise _write_error(out_dir, exc) from None
     finally:
         for s in sections:  # close figures even when rendering failed part-way
             for f in s.figures:
