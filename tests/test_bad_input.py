@@ -204,6 +204,9 @@ CASES = {
     "input_shape that does not fit": Case(run("input-shape.yaml"), "model.input_shape", "each row has 4 features"),
     "conv2d on flat rows": Case(run("conv-on-rows.yaml"), "model.hidden[0].type", "set `model.input_shape`"),
     "image into the output layer": Case(run("image-into-head.yaml"), "model.hidden", "end with `{type: flatten}`"),
+    "validation split leaving no rows": Case("run iris --out {out} --quiet --set train.validation_split=0.999 "
+                                             "--set train.patience=2 --set train.epochs=1", "train.validation_split",
+                                             "lower it or add rows"),
     "search section given to run": Case(run("search-section.yaml"), "search", "run it with `denselab search SPEC`"),
     # --- command lines -----------------------------------------------------------------
     "unknown subcommand": Case("serch iris", "command: invalid choice: 'serch'", "`denselab --help`"),

@@ -76,7 +76,8 @@ def build_model(model: ModelSpec, head: Head, input_shape, name: str = "denselab
         if _prod(target) != _prod(shape):
             raise SpecError(
                 f"model.input_shape: {list(target)} holds {_prod(target)} values but each row has "
-                f"{_prod(shape)} features"
+                f"{_prod(shape)} features; give a shape whose values multiply to {_prod(shape)}, "
+                f"e.g. [{_prod(shape)}] or [{_prod(shape)}, 1]"
             )
         x = keras.layers.Reshape(target)(x)
     for i, layer in enumerate(model.hidden):

@@ -120,7 +120,7 @@ def search(spec, trials: int | None = None, *, storage: str | None = None, out=N
     space = parse(raw)
     wanted = wanted_trials(space, trials, log)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise SpecError(f"--workers: got `{workers}`; expected a positive integer")
+        raise SpecError(f"--workers: got `{workers}`; expected a positive integer, e.g. --workers 2")
     out_dir = None
     if report:
         from datetime import datetime
@@ -160,7 +160,7 @@ def open_search(space: Space, storage: str | None, engine: str | None, log) -> _
 def wanted_trials(space: Space, trials: int | None, log) -> int:
     """`trials` (default `search.trials`), at most the grid's size."""
     if isinstance(trials, bool) or not (trials is None or isinstance(trials, int) and trials >= 1):
-        raise SpecError(f"--trials: got `{trials}`; expected a positive integer")
+        raise SpecError(f"--trials: got `{trials}`; expected a positive integer, e.g. --trials 20")
     wanted = space.trials if trials is None else trials
     size = space.grid_size()
     if size is not None and wanted > size:

@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from denselab import seeds
 from denselab.data.augment import gaussian_copies
 from denselab.data.prepare import Dataset, fold_indices, load_dataset
+from denselab.errors import DataError
 from denselab.models.build import Head, head_for
 from denselab.spec import Experiment
 from denselab.train.engine import EngineResult, Member, targets
@@ -154,8 +155,12 @@ def make_member(experiment: Experiment, ds: Dataset, head: Head, train_idx, x_ev
             x_fit, x_val, y_fit, y_val = train_test_split(
                 x_fit, y_fit, test_size=split, random_state=seeds.derive(seed, "validation"), stratify=stratify)
         except ValueError:  # too few rows of a class for a stratified inner split
-            x_fit, x_val, y_fit, y_val = train_test_split(
-                x_fit, y_fit, test_size=split, random_state=seeds.derive(seed, "validation"))
+            try:
+                x_fit, x_val, y_fit, y_val = train_test_split(
+                    x_fit, y_fit, test_size=split, random_state=seeds.derive(seed, "validation"))
+            except ValueError:  # the split leaves one side empty
+                raise DataError(f"train.validation_split: {split} of {len(y_fit)} training rows leaves no "
+                                "rows on one side; lower it or add rows") from None
     x_fit, y_fit = gaussian_copies(x_fit, y_fit, train.noise_sigma, train.noise_fraction,
                                    seeds.derive(seed, "noise"))
     pre = ds.preprocessor()
