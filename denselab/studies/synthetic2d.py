@@ -308,11 +308,14 @@ def grid_search(grid: dict, datasets: list, epochs: int, seed: int, progress=Non
 
 
 def grid_search_fused(grid: dict, datasets: list, epochs: int, seed: int, progress=None):
-    """The same grid as `grid_search`, trained by `train.grid2d`: one program per (depth, activation,
-    optimizer) whose members are functions × folds × output activations × dropout rates.
+    """The same grid as `grid_search`, trained by `train.grid2d`: one program per (depth, activation)
+    whose members are functions × folds × optimizers × output activations × dropout rates.
 
+    Two programs run at once: a program's operations are too small to keep both cores busy.
     Returns (summary per config and function, per-member rows, timings); no per-epoch curves.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from denselab.train import grid2d
 
     exp = experiment(base_model(), train_spec(), seed)
@@ -322,39 +325,42 @@ def grid_search_fused(grid: dict, datasets: list, epochs: int, seed: int, progre
         folds += [(label, m.tag["fold"], m) for m in members]
     n_max = max(len(m.x_train) for _, _, m in folds)
     e_max = max(len(m.x_eval) for _, _, m in folds)
-    outs = [grid2d.OUTPUTS.index(o) for o in grid["output_activation"]]
-    combos = [(label, k, m, o, d) for label, k, m in folds for o in outs for d in grid["dropout"]]
 
     def pad(a, n):
         out = np.zeros((n,) + a.shape[1:], np.float32)
         out[:len(a)] = a
         return out
 
-    x = np.stack([pad(m.x_train, n_max) for _, _, m, _, _ in combos])
-    y = np.stack([pad(m.y_train[:, 0], n_max) for _, _, m, _, _ in combos])
-    xe = np.stack([pad(m.x_eval, e_max) for _, _, m, _, _ in combos])
-    ye = np.stack([pad(m.y_eval[:, 0], e_max) for _, _, m, _, _ in combos])
-    n = [len(m.x_train) for _, _, m, _, _ in combos]
-    ne = [len(m.x_eval) for _, _, m, _, _ in combos]
-    out_idx = [o for *_, o, _ in combos]
-    rates = [d for *_, d in combos]
-    member_seeds = [m.seed & 0xFFFFFFFF for _, _, m, _, _ in combos]
-    rows, timings = [], []
-    structures = list(itertools.product(grid["depth"], grid["activation"], grid["optimizer"]))
-    for i, (depth, act, opt) in enumerate(structures):
+    x = np.stack([pad(m.x_train, n_max) for _, _, m in folds])
+    y = np.stack([pad(m.y_train[:, 0], n_max) for _, _, m in folds])
+    xe = np.stack([pad(m.x_eval, e_max) for _, _, m in folds])
+    ye = np.stack([pad(m.y_eval[:, 0], e_max) for _, _, m in folds])
+    n = [len(m.x_train) for _, _, m in folds]
+    ne = [len(m.x_eval) for _, _, m in folds]
+    combos = list(itertools.product(range(len(folds)), grid["optimizer"], grid["output_activation"], grid["dropout"]))
+    members = {"data": [f for f, *_ in combos], "optimizer": [opt for _, opt, _, _ in combos],
+               "output": [grid2d.OUTPUTS.index(o) for *_, o, _ in combos], "dropout": [d for *_, d in combos],
+               "learning_rate": [LEARNING_RATES[opt] for _, opt, _, _ in combos],
+               "seed": [folds[f][2].seed & 0xFFFFFFFF for f, *_ in combos]}
+
+    def train(structure):
+        depth, act = structure
         t0 = time.perf_counter()
-        acc, loss = grid2d.train(x, y, xe, ye, depth=depth, activation=act, optimizer=opt, output=out_idx,
-                                 dropout=rates, learning_rate=[LEARNING_RATES[opt]] * len(combos),
-                                 seed=member_seeds, epochs=epochs, batch=BATCH, n=n, n_eval=ne)
-        timings.append({"optimizer": opt, "activation": act, "depth": depth, "members": len(combos),
-                        "seconds": time.perf_counter() - t0})
-        for (label, k, _, o, d), a, l in zip(combos, acc, loss):
-            rows.append({"data": label, "fold": k, "optimizer": opt, "activation": act,
-                         "output_activation": grid2d.OUTPUTS[o], "depth": depth, "dropout": d,
-                         "accuracy": float(a), "loss": float(l), "val_loss_min": np.nan,
-                         "val_accuracy_max": np.nan})
-        if progress:
-            progress(i + 1, len(structures), "fused grid")
+        acc, loss = grid2d.train(x, y, xe, ye, depth=depth, activation=act, epochs=epochs, batch=BATCH, n=n,
+                                 n_eval=ne, **members)
+        return acc, loss, time.perf_counter() - t0
+
+    structures = list(itertools.product(grid["depth"], grid["activation"]))
+    rows, timings = [], []
+    with ThreadPoolExecutor(2) as pool:
+        for i, ((depth, act), (acc, loss, seconds)) in enumerate(zip(structures, pool.map(train, structures))):
+            timings.append({"activation": act, "depth": depth, "members": len(combos), "seconds": seconds})
+            for (f, opt, out, d), a, l in zip(combos, acc, loss):
+                rows.append({"data": folds[f][0], "fold": folds[f][1], "optimizer": opt, "activation": act,
+                             "output_activation": out, "depth": depth, "dropout": d, "accuracy": float(a),
+                             "loss": float(l), "val_loss_min": np.nan, "val_accuracy_max": np.nan})
+            if progress:
+                progress(i + 1, len(structures), "fused grid")
     per_member = pd.DataFrame(rows)
     keys = ["data", "optimizer", "activation", "output_activation", "depth", "dropout"]
     table = _summary(per_member, keys).rename(columns={"data": "function"})
