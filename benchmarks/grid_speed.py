@@ -39,6 +39,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 
 def _load() -> str:
@@ -144,8 +145,13 @@ def main(argv=None) -> None:
     print(f"fit fraction timed: {timed_fit}/{n_configs * len(grid['dropout']) * s2d.FOLDS} trainings")
     if pairs:
         pairs = np.asarray(pairs)
+        diff = pairs[:, 0] - pairs[:, 1]
+        half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
+        # Same math (tests/test_grid2d.py), different random streams: expect a mean difference near 0
+        # and per-config gaps where a config's folds fall either way (dead relu output or not).
         print(f"accuracy fleet vs fused on {len(pairs)} shared configs: mean {pairs[:, 0].mean():.4f} vs "
-              f"{pairs[:, 1].mean():.4f}; mean |diff| {np.abs(pairs[:, 0] - pairs[:, 1]).mean():.4f}")
+              f"{pairs[:, 1].mean():.4f}; fleet - fused {diff.mean():+.4f} (95 % CI ±{half:.4f}); "
+              f"mean |diff| {np.abs(diff).mean():.4f}")
     print(f"load average at end: {_load()}")
     if timed_fleet:
         print(f"fleet_grid_minutes: {fleet_total / 60:.1f}")

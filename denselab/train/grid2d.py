@@ -3,19 +3,19 @@
 The study's grid nets are all one family: Dense(20, act) → Dropout(rate) → (depth − 1) ×
 Dense(20, act) → Dense(1, output activation), glorot-uniform kernels, zero biases,
 batch 32, each optimizer at its Keras defaults. At 20 units a training step is a chain of
-tiny matmuls, so on CPU the cost is per-operation overhead and memory traffic, not
-arithmetic. Hence:
+tiny matmuls and elementwise passes; on CPU the passes over memory and the per-operation
+costs weigh as much as the arithmetic. Hence:
 
-- one program trains every member of a (depth, activation): folds × output activations ×
-  dropout rates × optimizers (300 for the full grid), so each operation works on all of
+- one program trains every member of a (depth, activation): folds × optimizers × output
+  activations × dropout rates (300 for the full grid), so each operation works on all of
   them at once and only 20 programs are compiled;
 - output activation (sigmoid → binary cross-entropy, tanh/relu/elu → MSE on 0/1 labels,
   as the study decides), dropout rate and learning rate are per-member data; members are
   grouped by optimizer and each group's update is Keras 3's formula, `vmap`ped over it;
-- every array is member-first and the hidden layers run in a `fori_loop` with a
-  hand-written backward pass (dense + activation, derivative from the layer's output):
-  autodiff through the layer loop stored three residuals per layer and copied them
-  around, which cost more than the matmuls;
+- arrays are member-first (the hidden layers' stacked kernels layer-first, so a layer's
+  slice is contiguous); the hidden layers run in a `fori_loop` and the backward pass is
+  written out (dense + activation, each derivative from the layer's output): autodiff
+  through the layer loop kept three residual stacks per step and copied them around;
 - random numbers (initial weights, per-epoch shuffles, dropout draws) are drawn once per
   stream, a (dataset, seed) pair, and shared by the stream's members — the study gives all
   members of a fold one seed, as the fleet does, so this is what a per-member draw with
