@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         fused_note = f"{args.per_depth * len(grid['depth'])}/{n_programs} programs, extrapolated per depth"
     print(f"load average after the fused grid: {_load()}", flush=True)
 
-    fleet_total, timed_fleet, pairs = 0.0, 0, []  # pairs: (fleet accuracy_mean, fused accuracy_mean) per config
+    fleet_total, timed_fleet, pairs = 0.0, 0, []  # pairs: (structural config, fleet accuracy_mean, fused accuracy_mean)
     fit_total, timed_fit = 0.0, 0
     for depth in grid["depth"]:
         seconds = []
@@ -111,7 +111,7 @@ def main(argv=None) -> None:
             mine = fused[(fused["optimizer"] == opt) & (fused["activation"] == act) & (fused["output_activation"] == out)
                          & (fused["depth"] == depth)].set_index("dropout")["accuracy_mean"]
             theirs = table.set_index("dropout")["accuracy_mean"].loc[mine.index]
-            pairs += list(zip(theirs, mine))
+            pairs += [(timed_fleet, a, b) for a, b in zip(theirs, mine)]
             print(f"  fleet {opt}/{act}/{out}/depth {depth}: {seconds[-1]:.1f} s (compile "
                   f"{timing['compile_s'].sum():.1f}); acc by dropout {np.round(theirs.to_numpy(), 3).tolist()}; "
                   f"fused {np.round(mine.to_numpy(), 3).tolist()}", flush=True)
@@ -144,14 +144,18 @@ def main(argv=None) -> None:
           f"{len(grid['dropout']) * s2d.FOLDS} members, extrapolated per depth")
     print(f"fit fraction timed: {timed_fit}/{n_configs * len(grid['dropout']) * s2d.FOLDS} trainings")
     if pairs:
-        pairs = np.asarray(pairs)
-        diff = pairs[:, 0] - pairs[:, 1]
-        half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
+        pairs = pd.DataFrame(pairs, columns=["config", "fleet", "fused"])
+        # A structural config's dropout rates share initial weights and draws, so they are not
+        # independent: the CI is over structural configs (their mean difference), not over rates.
+        per_config = (pairs["fleet"] - pairs["fused"]).groupby(pairs["config"]).mean().to_numpy()
+        n = len(per_config)
+        half = stats.t.ppf(0.975, n - 1) * per_config.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
         # Same math (tests/test_grid2d.py), different random streams: expect a mean difference near 0
         # and per-config gaps where a config's folds fall either way (dead relu output or not).
-        print(f"accuracy fleet vs fused on {len(pairs)} shared configs: mean {pairs[:, 0].mean():.4f} vs "
-              f"{pairs[:, 1].mean():.4f}; fleet - fused {diff.mean():+.4f} (95 % CI ±{half:.4f}); "
-              f"mean |diff| {np.abs(diff).mean():.4f}")
+        diff = (pairs["fleet"] - pairs["fused"]).to_numpy()
+        print(f"accuracy fleet vs fused on {len(pairs)} shared configs: mean {pairs['fleet'].mean():.4f} vs "
+              f"{pairs['fused'].mean():.4f}; fleet - fused {diff.mean():+.4f} (95 % CI ±{half:.4f} over {n} "
+              f"structural configs); mean |diff| {np.abs(diff).mean():.4f}")
     print(f"load average at end: {_load()}")
     if timed_fleet:
         print(f"fleet_grid_minutes: {fleet_total / 60:.1f}")

@@ -241,6 +241,9 @@ CASES = {
     "unknown study": Case("study rockz --out {out}", "study", "did you mean `rocks`"),
     "study --seed abc": Case("study rocks --seed abc --out {out}", "--seed: invalid int value", "--help"),
     "study --target without --data": Case("study rocks --target y --out {out}", "--target", "give --data FILE"),
+    "study --full on a study without one": Case("study rocks --full --out {out}", "study --full", "drop --full"),
+    "study --full with --quick": Case("study synthetic2d --full --quick --out {out}", "study --full and --quick",
+                                      "choose one"),
     "study --data without --target": Case("study rocks --data {d}/good.csv --out {out}", "--target",
                                           "e.g. --target"),
 }

@@ -101,3 +101,17 @@ def test_fused_grid_matches_the_fleet_per_config():
     assert abs(diff.mean()) < 0.05, both
     assert diff.abs().max() < 0.12, both
     assert (both["accuracy_mean_fused"] > 0.7).all(), both
+
+
+def test_full_grid_ranks_on_the_fused_program_and_retrains_the_best_on_the_fleet():
+    ds = load_dataset(s2d.data_spec("f3", 300, 0), 0)
+    grid = {"optimizer": ("adam", "sgd"), "activation": ("tanh",), "output_activation": ("sigmoid", "tanh"),
+            "depth": (2,), "dropout": (0.1, 0.3)}
+    table, best, timings = s2d.grid_search_full(grid, [("f3", ds)], 6, seed=0)
+    assert len(table) == 8 and table["members"].eq(s2d.FOLDS).all()
+    winner = table.sort_values("accuracy_mean", ascending=False).iloc[0]
+    row = best["f3"]["row"]
+    assert (row["optimizer"], row["output_activation"], row["dropout"]) == (
+        winner["optimizer"], winner["output_activation"], winner["dropout"])
+    assert len(best["f3"]["weights"]) == 2 * 3   # two hidden Dense layers and the output, kernel + bias each
+    assert set(timings["engine"]) == {"fused grid", "fleet (best config retrained)"}

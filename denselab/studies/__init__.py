@@ -3,7 +3,8 @@
 A study module exposes `run(out, *, data=None, target=None, quick=False, seed=0,
 progress=None) -> dict` that writes `out/report.html` and `out/results.json`
 (whose `tables` map a table name to a list of row objects) and returns the
-results. `denselab study NAME` calls `run_study` and nothing else.
+results; a study with a full-size variant (`FULL_SIZE`, synthetic2d's whole grid)
+also takes `full=False`. `denselab study NAME` calls `run_study` and nothing else.
 """
 
 from __future__ import annotations
@@ -20,16 +21,22 @@ STUDIES = {
     "synthetic2d": "denselab.studies.synthetic2d",
     "catalogue": "denselab.studies.catalogue",
 }
+FULL_SIZE = ("synthetic2d",)  # studies whose run() takes full=True
 
 
-def run_study(name: str, out=None, *, data=None, target=None, quick: bool = False, seed: int = 0,
-              progress=None) -> dict:
+def run_study(name: str, out=None, *, data=None, target=None, quick: bool = False, full: bool = False,
+              seed: int = 0, progress=None) -> dict:
     """Run the built-in study `name` and write its report into `out`.
 
     out: the report folder (default `runs/<name>-<timestamp>/`); the results say where (`out`).
+    full: the study's full-size variant (synthetic2d only: the whole 2 000-point grid).
     """
     if name not in STUDIES:
         raise SpecError(f"study: unknown study `{name}`{suggest(name, STUDIES)}; studies: {', '.join(STUDIES)}")
+    if full and name not in FULL_SIZE:
+        raise SpecError(f"study --full: only {', '.join(FULL_SIZE)} has a full-size variant; drop --full for {name}")
+    if full and quick:
+        raise SpecError("study --full and --quick: choose one (--quick is the smoke run, --full the whole grid)")
     from denselab.report.html import check_out_dir
 
     out = Path(out) if out else Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -38,5 +45,6 @@ def run_study(name: str, out=None, *, data=None, target=None, quick: bool = Fals
         module = importlib.import_module(STUDIES[name])
     except ModuleNotFoundError:
         raise SpecError(f"study: `{name}` is not available in this version of denselab") from None
-    results = module.run(out, data=data, target=target, quick=quick, seed=seed, progress=progress)
+    options = {"full": True} if full else {}
+    results = module.run(out, data=data, target=target, quick=quick, seed=seed, progress=progress, **options)
     return {**results, "out": str(out)}

@@ -44,9 +44,10 @@ Decisions (each a departure from, or a reading of, the source):
 - The default run evaluates `DEFAULT_GRID` (a documented subset, 30 epochs) on the Keras
   fleet, one program per structural config (it keeps the weights for the decision
   boundaries); `--quick` a tiny grid. The full 2 000-point `FULL_GRID` is for
-  `grid_search_fused` (`train/grid2d.py`: one plain-JAX program per depth × activation ×
+  `grid_search_fused` (`train/grid2d.py`: one plain-JAX program per depth × activation,
   optimizer, output activation and dropout as member data, final scores only), which
-  `benchmarks/grid_speed.py` times against the fleet and Keras `fit`, config by config.
+  `benchmarks/grid_speed.py` times against the fleet and Keras `fit`, config by config, and
+  `--full` runs on all four functions (best nets retrained on the fleet for their maps).
 
 Owns: the study's grids, sizes and tables; training, CV, figures and the page come
 from the shared modules.
@@ -367,6 +368,26 @@ def grid_search_fused(grid: dict, datasets: list, epochs: int, seed: int, progre
     return table, per_member, pd.DataFrame(timings)
 
 
+def grid_search_full(grid: dict, datasets: list, epochs: int, seed: int, progress=None):
+    """`grid_search_fused` over `grid`, then each function's best configuration retrained on the
+    fleet (folds as members, its weights kept) for the decision-boundary maps.
+
+    Returns (summary per config and function, best member per function as `grid_search`
+    gives it, timings of the fused programs and the retraining).
+    """
+    table, _, timings = grid_search_fused(grid, datasets, epochs, seed, progress)
+    best, retrain = {}, []
+    for row in _best_per_function(table).itertuples():
+        config = {"optimizer": (row.optimizer,), "activation": (row.activation,),
+                  "output_activation": (row.output_activation,), "depth": (row.depth,), "dropout": (row.dropout,)}
+        dataset = [(label, ds) for label, ds in datasets if label == row.function]
+        _, _, one, timing = grid_search(config, dataset, epochs, seed, progress, keep_weights=True)
+        best.update(one)
+        retrain.append(timing.assign(function=row.function, engine="fleet (best config retrained)"))
+    timings = pd.concat([timings.assign(engine="fused grid"), *retrain], ignore_index=True)
+    return table, best, timings
+
+
 def _member_model(exp, member):
     from denselab.train.engine import apply_hparams
     return apply_hparams(exp.model, exp.train, member.hparams)
@@ -379,13 +400,17 @@ def _best_per_function(table: pd.DataFrame) -> pd.DataFrame:
 
 # --- the study ------------------------------------------------------------------
 
-def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, progress=None) -> dict:
+def run(out, *, data=None, target=None, quick: bool = False, full: bool = False, seed: int = 0,
+        progress=None) -> dict:
     """Run every experiment and write `out/report.html`, `results.json` and one CSV per table.
 
     Args:
         out: the report folder (must not exist yet, or be empty).
         data, target: not used: the study generates its own data (giving them is an error).
         quick: small N, few epochs, a 16-point grid on two functions: a smoke run of the page.
+        full: the whole `FULL_GRID` (2 000 points × 4 functions × 3 folds, `EPOCHS` epochs) on the
+            fused program, best nets retrained on the fleet; about 4 × the 19 min that
+            `benchmarks/grid_speed.py --full` measured for f1 alone on 2 cores.
         seed: root seed of points, folds, initial weights, shuffles, dropout and noise.
         progress: callback(done_epochs, total_epochs, phase).
     """
@@ -415,10 +440,14 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
                          names=q["initializers"] if quick else INITIALIZERS, progress=progress)
     timing["initializers_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    grid = QUICK_GRID if quick else DEFAULT_GRID
-    grid_epochs = epochs if quick else GRID_EPOCHS
+    grid = QUICK_GRID if quick else FULL_GRID if full else DEFAULT_GRID
+    grid_epochs = epochs if quick else EPOCHS if full else GRID_EPOCHS
     datasets = [(f, load_dataset(data_spec(f, n, seed), seed)) for f in functions]
-    grid_table, _, best, grid_timing = grid_search(grid, datasets, grid_epochs, seed, progress, keep_weights=True)
+    if full:
+        grid_table, best, grid_timing = grid_search_full(grid, datasets, grid_epochs, seed, progress)
+    else:
+        grid_table, _, best, grid_timing = grid_search(grid, datasets, grid_epochs, seed, progress,
+                                                       keep_weights=True)
     timing["grid_s"] = time.perf_counter() - t
 
     grid_best = _best_per_function(grid_table)
@@ -429,11 +458,12 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
         "grid_boundary_nets": pd.DataFrame([b["row"] for b in best.values()]),
     }
     results = {
-        "name": "synthetic2d", "study": "synthetic2d", "quick": quick,
+        "name": "synthetic2d", "study": "synthetic2d", "quick": quick, "full": full,
         "settings": {"n": n, "epochs": epochs, "grid_epochs": grid_epochs, "folds": FOLDS, "batch_size": BATCH,
                      "functions": list(functions), "grid": {k: list(v) for k, v in grid.items()},
                      "grid_points": int(np.prod([len(v) for v in grid.values()])),
                      "full_grid_points": int(np.prod([len(v) for v in FULL_GRID.values()])),
+                     "grid_engine": "fused" if full else "fleet",
                      "learning_rates": LEARNING_RATES, "base_dropout": BASE_DROPOUT, "units": UNITS,
                      "domain": list(DOMAIN),
                      "initializers": {"epochs": init_epochs, "learning_rate": INIT_LEARNING_RATE,
@@ -520,9 +550,15 @@ def _sections(results, frames, hist, best, datasets, quick) -> list:
         figures=[plots.bar_scores(it.assign(label=it["function"] + " · " + it["initializer"]), "label",
                                   "accuracy_mean", "accuracy_std", "CV accuracy per initializer")],
         tables=["initializers", "initializers_source"]))
+    if s["grid_engine"] == "fused":
+        scope = ("per function: the full grid (`--full`), trained by the fused program (`train/grid2d.py`, the "
+                 "fleet's nets, losses and optimizer steps, pinned to Keras by `tests/test_grid2d.py`, with its own "
+                 "random streams; each function's best configuration is retrained on the fleet for its map)")
+    else:
+        scope = (f"per function of the full {s['full_grid_points']} (`denselab study synthetic2d --full` runs it; "
+                 "`benchmarks/grid_speed.py` times it)")
     grid_text = (f"Grid: {', '.join(f'{k} {list(v)}' for k, v in s['grid'].items())} = {s['grid_points']} points "
-                 f"per function of the full {s['full_grid_points']} (`FULL_GRID`; `benchmarks/grid_speed.py` times "
-                 f"it), {s['grid_epochs']} epochs, {s['folds']}-fold CV. Nets: depth × Dense({s['units']}, "
+                 f"{scope}, {s['grid_epochs']} epochs, {s['folds']}-fold CV. Nets: depth × Dense({s['units']}, "
                  "activation), one "
                  "Dropout after the first layer; sigmoid output with binary cross-entropy, tanh/relu/elu output "
                  "with MSE on 0/1 labels; each optimizer at its Keras default learning rate; glorot-uniform "
