@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--quick", action="store_true", help="a reduced version that finishes in a minute or two")
     study.add_argument("--full", action="store_true",
                        help="synthetic2d only: the whole 2 000-point grid on all four functions "
-                            "(estimated 1 h 20 min on 2 CPU cores: 4 × the f1 grid benchmark)")
+                            "(64 min measured on 2 CPU cores)")
     study.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     study.add_argument("--out", help="report folder (default runs/<study>-<timestamp>/)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")

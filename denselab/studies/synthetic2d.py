@@ -409,8 +409,8 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
         data, target: not used: the study generates its own data (giving them is an error).
         quick: small N, few epochs, a 16-point grid on two functions: a smoke run of the page.
         full: the whole `FULL_GRID` (2 000 points × 4 functions × 3 folds, `EPOCHS` epochs) on the
-            fused program, best nets retrained on the fleet; about 4 × the 19 min that
-            `benchmarks/grid_speed.py --full` measured for f1 alone on 2 cores.
+            fused program, best nets retrained on the fleet; the whole study took 64 min on
+            2 CPU cores (the grid 63 of them).
         seed: root seed of points, folds, initial weights, shuffles, dropout and noise.
         progress: callback(done_epochs, total_epochs, phase).
     """
