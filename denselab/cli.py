@@ -73,27 +73,21 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("spec", help="a YAML spec with lists/ranges or a `search:` section, or a bundled example")
     search.add_argument("--trials", type=int, help="finished trials wanted in the study (default search.trials); "
                         "a re-run tops up to this number")
-    search.add_argument("--storage", help="SQLAlchemy URL of the results database (default sqlite:///denselab.db)")
+    _storage_argument(search)
     search.add_argument("--workers", type=int, default=1, help="processes on this machine (default 1); more "
                         "machines join with `denselab worker`")
     _output_arguments(search, "runs/<name>-search-<timestamp>/", "search.sampler=random", "no per-trial lines")
     search.set_defaults(func=_search)
 
     worker = sub.add_parser("worker", help="run trials of a search's study until it has enough (no report)")
-    worker.add_argument("spec", help="the spec the search was started with")
-    worker.add_argument("--storage", help="SQLAlchemy URL of the study's database (default sqlite:///denselab.db)")
+    _study_arguments(worker)
     worker.add_argument("--trials", type=int, help="finished trials wanted (default: what the search recorded)")
-    worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="the same overrides the search was given (repeatable)")
     worker.add_argument("--engine", choices=["fleet", "fit"], help="training engine (default: fleet where it applies)")
     worker.add_argument("--quiet", action="store_true", help="no per-trial lines")
     worker.set_defaults(func=_worker)
 
     status = sub.add_parser("status", help="a search's progress: finished, running, failed, best so far")
-    status.add_argument("spec", help="the spec the search was started with")
-    status.add_argument("--storage", help="SQLAlchemy URL of the study's database (default sqlite:///denselab.db)")
-    status.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="the same overrides the search was given (repeatable)")
+    _study_arguments(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=_status)
 
@@ -133,6 +127,23 @@ def _output_arguments(parser, default_out: str, example: str, quiet: str) -> Non
     parser.add_argument("--quiet", action="store_true", help=quiet)
 
 
+def _storage_argument(parser) -> None:
+    parser.add_argument("--storage", help="SQLAlchemy URL of the study's database (default sqlite:///denselab.db)")
+
+
+def _study_arguments(parser) -> None:
+    """spec, --storage, --set: what finds a search's study for `worker` and `status`."""
+    parser.add_argument("spec", help="the spec the search was started with")
+    _storage_argument(parser)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="the same overrides the search was given (repeatable)")
+
+
+def _trial_log(quiet: bool):
+    """Per-trial lines to stderr, unless --quiet."""
+    return None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+
+
 def _run(args) -> int:
     import denselab.workflow as api
 
@@ -155,7 +166,7 @@ def _run(args) -> int:
 def _search(args) -> int:
     from denselab.search import search
 
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    log = _trial_log(args.quiet)
     result = search(args.spec, args.trials, storage=args.storage, out=args.out, overrides=args.set,
                     engine=args.engine, log=log, workers=args.workers)
     b, t = result.best, result.results["trials"]
@@ -181,7 +192,7 @@ def _short(complete: int, wanted: int) -> int:
 def _worker(args) -> int:
     from denselab.search import work
 
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    log = _trial_log(args.quiet)
     r = work(args.spec, args.storage, trials=args.trials, overrides=args.set, engine=args.engine, log=log)
     print(f"{r.study}: {r.complete} of {r.wanted} trials complete in {r.storage} ({r.new_trials} by this worker, "
           f"{r.engine_calls} engine calls)")
