@@ -91,10 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=_status)
 
-    study = sub.add_parser("study", help="run a built-in study (rocks, workshop, synthetic2d, catalogue)")
-    study.add_argument("name", help="the study")
+    study = sub.add_parser("study", help="run a built-in study (rocks, workshop, synthetic2d, catalogue) or an "
+                                         "analysis of your table (architectures, training, regularization, "
+                                         "initializers, samples, noise, activations, losses, overview)")
+    study.add_argument("name", help="the study or analysis")
     study.add_argument("--data", help="your own csv/xlsx instead of the study's default data")
     study.add_argument("--target", help="the column to predict in --data")
+    study.add_argument("--spec", help="analyses: a spec whose data and network are the base")
+    study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="analyses: override a field of the base spec (repeatable)")
     study.add_argument("--quick", action="store_true", help="a reduced version that finishes in a minute or two")
     study.add_argument("--full", action="store_true",
                        help="synthetic2d only: the whole 2 000-point grid on all four functions "
@@ -114,7 +119,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-upload-mb", type=float, default=20, help="largest accepted upload (default 20 MB)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="another host name the page may be opened under (requests naming any other are refused)")
     serve.set_defaults(func=_serve)
+
+    dashboard = sub.add_parser("dashboard", help="optuna-dashboard on the search database (the `dashboard` extra)")
+    _storage_argument(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(func=_dashboard)
     return parser
 
 
@@ -145,10 +158,14 @@ def _trial_log(quiet: bool):
 
 
 def _run(args) -> int:
+    from denselab.spec import load
+
+    load(args.spec, args.set)  # a spec error answers before JAX and Keras are imported
     import denselab.workflow as api
 
     with _progress(args.quiet) as progress:
-        result = api.run(args.spec, out=args.out, overrides=args.set, engine=args.engine, progress=progress)
+        result = _interruptible(lambda: api.run(args.spec, out=args.out, overrides=args.set, engine=args.engine,
+                                                progress=progress))
     r = result.results
     cv = r["cv"]
     print(f"{result.experiment.name}: {cv['n']} CV members ({cv['engine']}), "
@@ -166,9 +183,10 @@ def _run(args) -> int:
 def _search(args) -> int:
     from denselab.search import search
 
-    log = _trial_log(args.quiet)
-    result = search(args.spec, args.trials, storage=args.storage, out=args.out, overrides=args.set,
-                    engine=args.engine, log=log, workers=args.workers)
+    with _search_progress(args.quiet, args.spec, args.storage, args.set, _trial_log(args.quiet)) as log:
+        result = _interruptible(lambda: search(args.spec, args.trials, storage=args.storage, out=args.out,
+                                               overrides=args.set, engine=args.engine, log=log,
+                                               workers=args.workers))
     b, t = result.best, result.results["trials"]
     metric = b["cv"]["metric"]
     test = f"; test {metric} {b['test'][metric]:.4f} on {b['test']['n']} rows" if b["test"] else ""
@@ -193,7 +211,8 @@ def _worker(args) -> int:
     from denselab.search import work
 
     log = _trial_log(args.quiet)
-    r = work(args.spec, args.storage, trials=args.trials, overrides=args.set, engine=args.engine, log=log)
+    r = _interruptible(lambda: work(args.spec, args.storage, trials=args.trials, overrides=args.set,
+                                    engine=args.engine, log=log))
     print(f"{r.study}: {r.complete} of {r.wanted} trials complete in {r.storage} ({r.new_trials} by this worker, "
           f"{r.engine_calls} engine calls)")
     return _short(r.complete, r.wanted)
@@ -213,8 +232,9 @@ def _study(args) -> int:
     from denselab.studies import run_study
 
     with _progress(args.quiet) as progress:
-        results = run_study(args.name, args.out, data=args.data, target=args.target, quick=args.quick,
-                            full=args.full, seed=args.seed, progress=progress)
+        results = _interruptible(lambda: run_study(args.name, args.out, data=args.data, target=args.target,
+                                                   quick=args.quick, full=args.full, seed=args.seed,
+                                                   progress=progress, spec=args.spec, overrides=args.set))
     for name, rows in results.get("tables", {}).items():
         print(f"{name}: {len(rows)} rows")
     print(f"report: {results['out']}/report.html")
@@ -241,27 +261,121 @@ def _examples(args) -> int:
 def _serve(args) -> int:
     from denselab.web import serve
 
-    serve(host=args.host, port=args.port, upload_limit=int(args.max_upload_mb * 1024 * 1024))
+    serve(host=args.host, port=args.port, upload_limit=int(args.max_upload_mb * 1024 * 1024),
+          allow_hosts=args.allow_host)
     return 0
+
+
+def _dashboard(args) -> int:
+    from denselab.search.dashboard import serve
+
+    serve(args.storage, host=args.host, port=args.port)
+    return 0
+
+
+def _bar(*extra):
+    """A rich progress bar on stderr: phase, bar, count, `extra` columns, elapsed and ETA."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), *extra, TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
 
 
 @contextmanager
 def _progress(quiet: bool):
+    """progress(done, total, phase) drawing one bar per phase, with the engine's latest loss and
+    metric (`denselab.progress.latest`); None when quiet or stderr is not a terminal."""
     if quiet or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TextColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
-                  TimeElapsedColumn(), transient=True) as bar:
+    from denselab.progress import describe, latest
+
+    with _bar(TextColumn("{task.completed:.0f}/{task.total:.0f} {task.fields[unit]}"),
+              TextColumn("{task.fields[logs]}")) as bar:
         tasks = {}
 
         def update(done, total, phase):
+            unit = "epochs" if total > 1 else ""
             if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
+                tasks[phase] = bar.add_task(phase, total=total, unit=unit, logs="")
+            logs = {k: v for k, v in latest().items() if not k.startswith("val_")}  # training loss, metric
+            bar.update(tasks[phase], completed=done, total=total, logs=describe(logs) if unit else "")
 
         yield update
+
+
+@contextmanager
+def _search_progress(quiet: bool, spec, storage, overrides, log):
+    """A bar of trials done / wanted with the best so far and an ETA, read from the study every
+    second (`search.status`: the database is the one truth, whichever worker finished a trial),
+    and the per-trial lines printed above it. Yields the log callback to hand to the search."""
+    if quiet or not sys.stderr.isatty():
+        yield log
+        return
+    import threading
+
+    from rich.progress import TextColumn
+
+    from denselab.search.status import status
+
+    stop = threading.Event()
+    with _bar(TextColumn("{task.completed:.0f}/{task.total:.0f} trials"), TextColumn("{task.fields[best]}")) as bar:
+        task = bar.add_task("search", total=None, best="")
+
+        def poll():
+            while not stop.wait(1.0):
+                try:
+                    info = status(spec, storage, overrides=overrides)
+                except Exception:  # the study is not made yet, or the database is busy: next second
+                    continue
+                b = info["best"]
+                bar.update(task, completed=info["finished"], total=info["wanted"],
+                           best=f"best so far {info['metric'] or 'value'} {b['value']:.4f} (trial {b['trial']})" if b else "")
+
+        thread = threading.Thread(target=poll, name="denselab-search-bar", daemon=True)
+        thread.start()
+        try:
+            yield lambda line: bar.console.print(line, highlight=False)
+        finally:
+            stop.set()
+
+
+def _interruptible(call):
+    """`call()` in a worker thread, so Ctrl-C is honoured within about a second even while a
+    compiled training chunk runs (the main thread would only see the signal when XLA returns).
+
+    On Ctrl-C the worker gets a KeyboardInterrupt at its next Python instruction, so a report
+    being written removes its temporary folder as on any error; a worker still inside XLA
+    after a second is training, which has written nothing, and the process exits (130).
+    """
+    import ctypes
+    import os
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the main thread, which reports it as usual
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="denselab-main", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(KeyboardInterrupt))
+        worker.join(1.0)
+        print("denselab: interrupted", file=sys.stderr, flush=True)
+        os._exit(130)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,7 +43,9 @@ LAYER_ALIASES = {
 TASKS = ("auto", "classification", "regression")
 MISSING = ("error", "drop", "mean")
 SCALINGS = ("standard", "minmax", "none")
+DECIMALS = (".", ",")
 ENGINES = ("auto", "fleet", "fit")
+NOISE_UNITS = ("data", "std")
 MAX_INT = 2**31 - 1  # the engines count epochs, rows and seeds in int32; larger values only overflow there
 _NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]*$")  # a folder and study name: no path, no control
 
@@ -89,6 +91,10 @@ class DataSpec:
         n: number of points for the generators f1, f2, f3 (default 4000).
         seed: the generators' seed (default 0).
         task: `auto` (default: strings or few integer values → classification).
+        delimiter: the character between a csv's fields (default: sniffed from its first lines).
+        decimal: `.` or `,` (default: `,` where a `;`/tab-separated csv writes numbers like 0,5).
+        na_values: cell values that mean "missing", e.g. ["?", n/a] (quote `?` in YAML);
+            `missing` then decides what happens to those rows.
     """
 
     source: str
@@ -104,9 +110,17 @@ class DataSpec:
     n: int = 4000
     seed: int = 0
     task: str = "auto"
+    delimiter: Union[str, None] = None
+    decimal: Union[str, None] = None
+    na_values: tuple = ()
 
     def __post_init__(self):
         _choice("data.missing", self.missing, MISSING)
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in "\"\r\n"):
+            raise SpecError(f"data.delimiter: got `{self.delimiter}`; expected the one character between "
+                            "fields, e.g. `;` or `\\t` (quoted in YAML)")
+        if self.decimal is not None:
+            _choice("data.decimal", self.decimal, DECIMALS)
         _choice("data.scaling", self.scaling, SCALINGS)
         _choice("data.task", self.task, TASKS)
         if not 0.0 <= self.test_size < 1.0:
@@ -121,6 +135,10 @@ class DataSpec:
                 if isinstance(column, bool) or not isinstance(column, (str, numbers.Integral)):
                     raise SpecError(f"data.{name}: got `{column}` in the list; expected column names "
                                     "(or indices of a header-less file), e.g. [SiO2, MgO]")
+        for value in self.na_values:
+            if isinstance(value, bool) or not isinstance(value, (str, numbers.Number)):
+                raise SpecError(f"data.na_values: got `{value}` in the list; expected cell texts or numbers "
+                                "that mean missing, quoted where YAML would read them otherwise: [\"?\", n/a]")
         if isinstance(self.header, str) and self.header not in ("auto", "none"):
             raise SpecError(
                 f"data.header: got `{self.header}`; expected a row index, `auto` or `none`"
@@ -205,12 +223,25 @@ class ModelSpec:
         output_activation: default inferred from the task (softmax, sigmoid, linear).
         kernel_initializer: default initializer of every layer (glorot_uniform).
         input_shape: reshape each row's features, e.g. [8, 8, 1] for digits images.
+        depth: the number of hidden layers, each a copy of `layer` (or, without
+            `layer`, of the first of `hidden`); 0 leaves no hidden layer. Searchable
+            like any integer: `depth: {low: 1, high: 4}`.
+        units: the width of every hidden dense and recurrent layer (searchable).
+        layer: the template layer that `depth` repeats, e.g. {units: 32, dropout: 0.1}.
+
+    `depth`, `units` and `layer` are kept as given and `hidden` holds what they make,
+    so the spec reads back to the same network (`from_dict(to_dict())` is equal).
     """
 
-    hidden: tuple = (LayerSpec(units=20, activation="relu"),)
+    # a factory, not an instance: building a LayerSpec checks its activation through the
+    # registry, which imports Keras, and `denselab datasets` imports this module
+    hidden: tuple = field(default_factory=lambda: (LayerSpec(units=20, activation="relu"),))
     output_activation: Union[str, dict, None] = None
     kernel_initializer: Union[str, dict] = "glorot_uniform"
     input_shape: Union[tuple, None] = None
+    depth: Union[int, None] = None
+    units: Union[int, None] = None
+    layer: Union[LayerSpec, None] = None
 
     def __post_init__(self):
         from denselab.models import activations, initializers
@@ -219,6 +250,34 @@ class ModelSpec:
             _named("model.output_activation", activations.get, self.output_activation)
         _named("model.kernel_initializer", initializers.get, self.kernel_initializer)
         _shape("model.input_shape", self.input_shape)
+        object.__setattr__(self, "hidden", _architecture(self))
+
+
+MAX_DEPTH = 64
+
+
+def _architecture(model: "ModelSpec") -> tuple:
+    """`hidden` as `depth`, `units` and `layer` make it."""
+    hidden = tuple(model.hidden)
+    if model.layer is not None and model.depth is None:
+        raise SpecError("model.layer: a template layer needs `model.depth`, the number of copies; "
+                        "add e.g. `depth: 2`, or put the layer in `model.hidden`")
+    if model.depth is not None:
+        if not 0 <= model.depth <= MAX_DEPTH:
+            raise SpecError(f"model.depth: got {model.depth}; expected a number of hidden layers "
+                            f"from 0 to {MAX_DEPTH}, e.g. 2")
+        template = model.layer if model.layer is not None else hidden[0] if hidden else LayerSpec(units=20)
+        hidden = (template,) * model.depth
+    if model.units is not None:
+        if model.units < 1:
+            raise SpecError(f"model.units: got {model.units}; expected a positive number of neurons, e.g. 32")
+        widths = [i for i, layer in enumerate(hidden) if layer.type in ("dense",) + RECURRENT]
+        if not widths:
+            raise SpecError("model.units: the network has no dense or recurrent hidden layer to widen; "
+                            "add one to `model.hidden` or set `model.depth`")
+        hidden = tuple(dataclasses.replace(layer, units=model.units) if i in widths else layer
+                       for i, layer in enumerate(hidden))
+    return hidden
 
 
 @dataclass(frozen=True)
@@ -239,7 +298,9 @@ class TrainSpec:
             0.1 is used when `patience` is set, so stopping never sees scored rows).
         noise_sigma, noise_fraction: gaussian-noise augmentation: add
             `noise_fraction` × training rows as copies shifted by N(0, sigma²),
-            in data units, before scaling (default off).
+            before scaling (default off).
+        noise_units: `data` (sigma in the features' own units, as the 2-D study) or
+            `std` (sigma in units of each feature's std on the member's training rows).
     """
 
     optimizer: Union[str, dict] = "adam"
@@ -253,9 +314,12 @@ class TrainSpec:
     validation_split: float = 0.0
     noise_sigma: float = 0.0
     noise_fraction: float = 0.0
+    noise_units: str = "data"
 
     def __post_init__(self):
         from denselab.models import losses, optimizers
+
+        _choice("train.noise_units", self.noise_units, NOISE_UNITS)
 
         name = optimizers.check(self.optimizer)
         name = name if isinstance(name, str) else name.get("name") if isinstance(name, dict) else None
@@ -295,23 +359,61 @@ class EvalSpec:
 
     Args:
         folds: k of the (stratified) k-fold cross-validation on training rows (10).
-        seeds: repetitions with different initialisation and shuffling seeds (1).
+        seeds: initialisation and shuffling seeds trained on every split (1).
+        repeats: fresh k-fold assignments of the training rows (1): r × k splits,
+            tested with Bouckaert & Frank's corrected repeated k-fold t-test.
         stratified: keep class proportions in every fold (classification only).
         engine: `fleet` (all folds and seeds in one compiled program), `fit`
             (Keras `model.fit`, the reference), or `auto` (fleet where it applies).
+        metric: the primary metric (`denselab.metrics.METRICS`): what searches optimize
+            and tables rank and test; `auto` (default) is accuracy / rmse by task.
+        rope: half-width of the region of practical equivalence of the Bayesian test
+            (default 0.01: one point of accuracy). In the metric's own units, so for
+            rmse or mae it is in the target's units: set it for regression.
+        baselines: scikit-learn models scored on the same folds: `default` (all four
+            of the task), `none`, a list of names, or estimator import paths such as
+            `sklearn.svm:SVC` (`denselab.baselines`).
     """
 
     folds: int = 10
     seeds: int = 1
+    repeats: int = 1
     stratified: bool = True
     engine: str = "auto"
+    metric: str = "auto"
+    rope: float = 0.01
+    baselines: Union[str, tuple] = "default"
 
     def __post_init__(self):
+        from denselab import baselines, metrics
+
         _choice("evaluate.engine", self.engine, ENGINES)
+        _choice("evaluate.metric", self.metric, ("auto", *metrics.METRICS))
+        if not self.rope >= 0:
+            raise SpecError(f"evaluate.rope: got {self.rope}; expected >= 0 (in the metric's units), e.g. 0.01")
+        known = {"default", "none", *baselines.names("classification"), *baselines.names("regression")}
+        for item in (self.baselines,) if isinstance(self.baselines, str) else self.baselines:
+            if not isinstance(item, str) or item not in known and not any(c in item for c in ".:"):
+                raise SpecError(f"evaluate.baselines: unknown baseline `{item}`{suggest(str(item), known)}; "
+                                f"expected default, none, a list of: {', '.join(sorted(known - {'default', 'none'}))}"
+                                ", or a scikit-learn estimator's import path such as sklearn.svm:SVC")
         if self.folds < 2:
             raise SpecError(f"evaluate.folds: got {self.folds}; expected at least 2, e.g. 10")
         if self.seeds < 1:
             raise SpecError(f"evaluate.seeds: got {self.seeds}; expected a positive integer")
+        if self.repeats < 1:
+            raise SpecError(f"evaluate.repeats: got {self.repeats}; expected a positive integer, e.g. 3")
+
+    def metric_for(self, task: str) -> str:
+        """The primary metric's name for `task` (`auto` → accuracy / rmse); one that does not fit fails here."""
+        from denselab import metrics
+
+        if self.metric == "auto":
+            return metrics.default_metric(task)
+        if metrics.METRICS[self.metric].task != task:
+            raise SpecError(f"evaluate.metric: `{self.metric}` is a {metrics.METRICS[self.metric].task} metric "
+                            f"and this is a {task} task; use one of: {', '.join(metrics.names(task))} or auto")
+        return self.metric
 
 
 @dataclass(frozen=True)
@@ -341,6 +443,7 @@ class Experiment:
                             "search study, without `/`, `\\` or a leading `.`, e.g. iris-dropout")
         _seed("seed", self.seed)
         _check_ranks(self.model)
+        _check_members(self.evaluate)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Experiment":
@@ -371,7 +474,15 @@ def load(path_or_name: str | Path, overrides: list[str] | None = None) -> Experi
         >>> load("iris", ["train.epochs=5"]).train.epochs
         5
     """
-    return with_overrides(read_yaml(path_or_name), overrides)
+    raw = read_yaml(path_or_name)
+    exp = with_overrides(raw, overrides)
+    source = exp.data.source
+    written = getattr(raw, "written_source", None)
+    if written is not None and source == raw["data"]["source"] and not _exists(Path(source).expanduser()):
+        raise SpecError(f"data.source: no file `{source}`: the spec gives `{written}`, and a relative path in a "
+                        f"spec is read from the spec's folder `{Path(path_or_name).parent}`; write the path from "
+                        "there, or an absolute one")
+    return exp
 
 
 def with_overrides(raw: dict, overrides: list[str] | None) -> Experiment:
@@ -417,7 +528,9 @@ def read_yaml(path_or_name: str | Path) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = f" ({exc.problem})" if getattr(exc, "problem", None) else ""
-        fix = "keep one of them" if isinstance(exc, _DuplicateKey) else "check indentation, colons and brackets"
+        fix = ("keep one of them" if isinstance(exc, _DuplicateKey) else
+               "write the values out instead of nesting aliases" if isinstance(exc, _AliasBomb) else
+               "check indentation, colons and brackets")
         raise SpecError(f"spec {path}: invalid YAML{where}{problem}; {fix}") from None
     except RecursionError:
         raise SpecError(f"spec {path}: nested too deeply to read; flatten it") from None
@@ -425,7 +538,32 @@ def read_yaml(path_or_name: str | Path) -> dict:
         raise SpecError(f"spec {path}: the file is empty; it needs at least `data: {{source: …, target: …}}`")
     if not isinstance(raw, dict):
         raise SpecError(f"spec {path}: expected a mapping of sections (data, model, train…)")
-    return raw
+    return _from_spec_folder(raw, path)
+
+
+class _Raw(dict):
+    """A spec's raw mapping that remembers `data.source` as written (for `load`'s error)."""
+
+    written_source: str | None = None
+
+
+def _from_spec_folder(raw: dict, path: Path) -> dict:
+    """`data.source` as a path relative to the spec file, as `include`s and Makefiles read paths.
+
+    A built-in name (no folder, no suffix) stays as it is; so does an absolute path or `~/…`.
+    """
+    data = raw.get("data")
+    source = data.get("source") if isinstance(data, dict) else None
+    if not isinstance(source, str) or not source.strip():
+        return raw
+    given = Path(source)
+    looks_like_file = given.suffix != "" or len(given.parts) > 1 or "\\" in source
+    if not looks_like_file or given.is_absolute() or source.startswith("~"):
+        return raw
+    out = _Raw(raw)
+    out["data"] = {**data, "source": str(path.parent / given)}
+    out.written_source = source
+    return out
 
 
 def example_names() -> list[str]:
@@ -444,8 +582,45 @@ class _DuplicateKey(yaml.constructor.ConstructorError):
     pass
 
 
+MAX_SPEC_VALUES = 100_000  # values of a spec with its aliases written out; real specs have a few hundred
+
+
+class _AliasBomb(yaml.constructor.ConstructorError):
+    pass
+
+
+def _expanded_size(node, sizes: dict) -> int:
+    """How many values `node` stands for once every alias in it is written out.
+
+    Aliases share one node in PyYAML's graph, so this counts each node once (memoised
+    by id) and stops as soon as the count passes MAX_SPEC_VALUES: a 400-byte "billion
+    laughs" is refused in microseconds instead of being expanded later by `from_dict`.
+    """
+    key = id(node)
+    if key in sizes:
+        if sizes[key] is None:  # met again while its own children are counted: `&a [*a]`
+            raise _AliasBomb(None, None, "an alias refers to the list or mapping it is in", node.start_mark)
+        return sizes[key]
+    sizes[key] = None
+    total = 1
+    children = node.value if isinstance(node.value, list) else ()
+    for child in children:
+        for part in child if isinstance(child, tuple) else (child,):  # mapping items are (key, value)
+            total += _expanded_size(part, sizes)
+            if total > MAX_SPEC_VALUES:
+                raise _AliasBomb(None, None, f"aliases (`*name`) expand it past {MAX_SPEC_VALUES} values",
+                                 node.start_mark)
+    sizes[key] = total
+    return total
+
+
 class _SpecLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice: PyYAML would silently keep the last one."""
+    """SafeLoader that refuses a key given twice (PyYAML would silently keep the last one) and
+    aliases that expand past MAX_SPEC_VALUES values (an alias bomb)."""
+
+    def construct_document(self, node):
+        _expanded_size(node, {})
+        return super().construct_document(node)
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -468,7 +643,7 @@ def apply_override(raw: dict, item: str) -> None:
         raise SpecError(f"--set {item}: expected KEY=VALUE, e.g. train.epochs=5")
     key, _, text = item.partition("=")
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_SpecLoader)  # an alias bomb on the command line is refused too
     except (yaml.YAMLError, RecursionError):
         raise SpecError(f"--set {item}: the value `{text}` is not valid YAML; quote text, "
                         "write lists as [a, b]") from None
@@ -546,6 +721,8 @@ def _build(cls, raw: dict, prefix: str):
 def _coerce(value, hint, where: str):
     if hint in (DataSpec, ModelSpec, TrainSpec, EvalSpec):
         return _build(hint, value if value is not None else {}, f"{where}.")
+    if hint is LayerSpec:
+        return _build(LayerSpec, value, f"{where}.")
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         options = typing.get_args(hint)
@@ -607,6 +784,15 @@ def _coerce(value, hint, where: str):
 
 
 RECURRENT = ("simplernn", "lstm", "gru")
+
+
+def _check_members(ev: EvalSpec) -> None:
+    """folds × seeds members, bounded before anything is built (each holds a copy of its rows)."""
+    from denselab.train.limits import MAX_MEMBERS
+
+    if ev.folds * ev.seeds > MAX_MEMBERS:
+        raise SpecError(f"evaluate.seeds: {ev.folds} folds × {ev.seeds} seeds = {ev.folds * ev.seeds} members, "
+                        f"more than the {MAX_MEMBERS} one run trains; lower evaluate.seeds or evaluate.folds")
 
 
 def _check_ranks(model: ModelSpec) -> None:

@@ -20,14 +20,21 @@ import numpy as np
 
 from denselab.data.prepare import Dataset, load_dataset
 from denselab.progress import phase
-from denselab.spec import Experiment, load, with_overrides
-from denselab.trained import TrainedModel
+from denselab.report.notebook import ReportView
+from denselab.spec import Experiment, load, read_yaml, with_overrides
+from denselab.trained import TrainedModel, ordered_rows
 from denselab.train.evaluate import CVResult, Holdout, cross_validate, holdout
 
 
-@dataclass
-class RunResult:
-    """Everything one run produced; `results` is what `results.json` holds."""
+@dataclass(repr=False)  # ReportView's one-line repr, not every array the run holds
+class RunResult(ReportView):
+    """Everything one run produced; `results` is what `results.json` holds.
+
+    In a notebook it shows its headline numbers, the CV table and the learning curves and
+    confusion matrix; `tables()` / `table(name)` give the report's tables as DataFrames
+    (`cv_summary`, `cv_folds`, `diagnosis`, `predictions`, …) and `figures()` /
+    `figure(name)` its figures (`learning_curves`, `confusion_matrix_test_rows`, …).
+    """
 
     experiment: Experiment
     dataset: Dataset
@@ -37,9 +44,41 @@ class RunResult:
     results: dict
     out: Path | None = None
 
+    _shown_tables = ("cv_summary", "predictions")
+    # the pair plot and correlation stay out of the inline view (seconds, and wide): `figure(name)`
+    _shown_figures = ("learning_curves", "confusion_matrix_test_rows", "decision_boundary", "predicted_surface")
 
-def resolve(experiment, overrides: list[str] | None = None) -> Experiment:
-    """An Experiment from an Experiment, a dict, a spec path or a bundled example name."""
+    def _compose(self):
+        from denselab.report.experiment import compose
+
+        return compose(self)
+
+    def _title(self) -> str:
+        return f"denselab run · {self.experiment.name}"
+
+    def _headline(self) -> list[str]:
+        r = self.results
+        cv, test = r["cv"], r["test"]
+        lines = [f"CV {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f} (95 % CI {cv['ci95'][0]:.4f}–"
+                 f"{cv['ci95'][1]:.4f}, {cv['n']} members, {cv['engine']})"]
+        if test.get("n") and cv["metric"] in test:
+            lines.append(f"test {cv['metric']} {test[cv['metric']]:.4f} on {test['n']} rows")
+        if self.out is not None:
+            lines.append(f"report {Path(self.out) / 'report.html'}")
+        return lines
+
+
+def resolve(experiment, overrides: list[str] | None = None, data=None) -> Experiment:
+    """An Experiment from an Experiment, a dict, a spec path or a bundled example name.
+
+    With `data` (a DataFrame or (X, y)) the spec needs no `data.source`: it is set to a
+    description of the object, which is what results.json then says the rows were.
+    """
+    if data is not None and not isinstance(experiment, Experiment):
+        raw = dict(experiment) if isinstance(experiment, dict) else read_yaml(experiment)
+        section = raw.get("data") or {}
+        if isinstance(section, dict) and section.get("source") is None:
+            return with_overrides({**raw, "data": {**section, "source": _described(data)}}, overrides)
     if isinstance(experiment, Experiment):
         return with_overrides(experiment.to_dict(), overrides) if overrides else experiment
     if isinstance(experiment, dict):
@@ -54,13 +93,14 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
     Args:
         experiment: Experiment, dict, spec path or example name (`denselab run --help`).
         out: report folder (default `runs/<name>-<timestamp>/`); must not exist yet.
-        data: a DataFrame or (X, y) used instead of `data.source`.
+        data: a DataFrame or (X, y) used instead of `data.source` (which may then be left out;
+            a DataFrame needs `data.target`, (X, y) predicts `y` from `x0`, `x1`, …).
         overrides: `["train.epochs=5", ...]` applied to the spec.
         engine: `fleet` or `fit`, overriding `evaluate.engine`.
         progress: callback(done_epochs, total_epochs, phase) for a progress bar.
         report: write report.html, results.json and CSVs (default True).
     """
-    exp = resolve(experiment, overrides)
+    exp = resolve(experiment, overrides, data)
     out_dir = Path(out) if out else Path("runs") / f"{exp.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if report:
         from denselab.report.html import check_out_dir
@@ -69,7 +109,7 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
     started = time.perf_counter()
     ds = load_dataset(exp.data, exp.seed, data)
     if exp.predict:
-        ds.encode_rows(exp.predict)  # bad new samples fail before any training
+        ds.encode_rows(ordered_rows(exp.predict, ds.raw_features))  # bad new samples fail before any training
     cv = cross_validate(exp, ds, engine=engine, progress=phase(progress, "cross-validation"))
     final = holdout(exp, ds, engine=engine, progress=phase(progress, "refit on all training rows"))
     model = TrainedModel.from_weights(exp.model, final.head, ds, final.weights, final.preprocessor)
@@ -78,13 +118,22 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
     if report:
         from denselab.report.experiment import write
 
+        writing = phase(progress, "writing the report")  # figures take seconds: say so
+        if writing:
+            writing(0, 1)
         result.out = write(result, out_dir)
+        if writing:
+            writing(1, 1)
     return result
 
 
 def summarize(exp: Experiment, ds: Dataset, cv: CVResult, final: Holdout, model: TrainedModel,
               wall_s: float) -> dict:
-    """The `results.json` contract: task, cv, test, predictions, manifest (+ details)."""
+    """The `results.json` contract: task, cv, test, predictions, manifest (+ details).
+
+    From `scoring.score_run`: `cv.metrics` / `test.metrics` (every task metric with its
+    interval), `primary_metric`, `baselines`, `comparison`, `verdict`, `health`, `notes`.
+    """
     s = cv.summary
     results = {
         "name": exp.name,
@@ -103,11 +152,24 @@ def summarize(exp: Experiment, ds: Dataset, cv: CVResult, final: Holdout, model:
         "timing": {"wall_s": wall_s, "holdout_compile_s": final.compile_s, "holdout_run_s": final.run_s},
     }
     if exp.predict:
-        rows = [list(r) for r in exp.predict]
+        rows = ordered_rows(exp.predict, ds.raw_features)  # mappings {column: value} → lists in column order
         results["predictions"] = {"rows": rows, "predicted": _plain(model.predict(rows))}
         if ds.task == "classification":
             results["predictions"]["probabilities"] = np.round(model.predict_proba(rows), 6).tolist()
+    from denselab.scoring import score_run
+
+    honest = score_run(exp, ds, cv, final)  # every metric, baselines on the same folds, verdict, notes
+    results["cv"]["metrics"] = honest.pop("cv_metrics")
+    results["test"]["metrics"] = honest.pop("test_metrics")
+    results.update(honest)
     return results
+
+
+def _described(data) -> str:
+    """`data.source` for rows handed over in Python (a marker, never read as a file)."""
+    shape = getattr(data, "shape", None) or (getattr(data[0], "shape", None) if isinstance(data, tuple) else None)
+    size = f" ({shape[0]} × {shape[1]})" if shape is not None and len(shape) == 2 else ""
+    return f"{'DataFrame' if hasattr(data, 'columns') else '(X, y)'}{size} given to run()"
 
 
 def manifest(seed: int) -> dict:

@@ -51,6 +51,11 @@ def _files() -> dict[str, bytes | str]:
     ids = good.assign(sample=[f"S-{i:03d}" for i in range(len(good))])
     singleton = good.copy()
     singleton.loc[0, "y"] = "r"
+    stray = good.astype({"x1": object})
+    stray.loc[[4, 17], "x1"] = "?"
+    stray.loc[30, "x1"] = "n.a."
+    free_text = good.assign(note=[f"word{i % 30}" for i in range(len(good))])
+    bomb = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'lol'] * 9)}]\n" for i in range(9))
     return {
         # data files
         "good.csv": _csv(good),
@@ -74,6 +79,10 @@ def _files() -> dict[str, bytes | str]:
         "damaged.npz": b"PK\x03\x04" + b"\x01" * 64,
         "wrong-keys.npz": _npz(a=np.zeros((4, 2)), b=np.zeros(4)),
         "folder.csv/keep": "",
+        "stray-text.csv": _csv(stray),  # a numeric column with `?` cells: once one-hot encoded silently
+        "free-text.csv": _csv(free_text),  # 30 distinct words would have become 30 features
+        "semicolons.csv": good.to_csv(index=False, sep=";", decimal=","),
+        "target-on-second-sheet.xlsx": _xlsx_sheets({"Notes": pd.DataFrame({"note": ["read me"]}), "Data": good}),
         # specs
         "typo-section.yaml": "data: {source: iris}\nmodle: {hidden: [{units: 3}]}\n",
         "typo-field.yaml": "data: {source: iris}\ntrain: {epoch: 3}\n",
@@ -99,6 +108,9 @@ def _files() -> dict[str, bytes | str]:
         "binary.yaml": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
         "search.yaml": "data: {source: iris}\ntrain: {optimizer: [sgd, adam]}\n",
         "search-section.yaml": "data: {source: iris}\nsearch: {sampler: tpe}\n",
+        "alias-bomb.yaml": bomb.replace("l8: &l8", "data: {source: iris, drop: *l7}\nl8: &l8"),
+        "alias-loop.yaml": "data: {source: iris, drop: &a [*a]}\n",
+        "relative-source.yaml": "data: {source: nowhere/good.csv, target: y}\n",  # read next to the spec
         "short-predict.yaml": "data: {source: iris}\npredict: [[5.1, 3.5]]\n",
         "input-shape.yaml": "data: {source: iris}\nmodel: {input_shape: [3, 1], hidden: [{type: lstm, units: 2}]}\n",
         "conv-on-rows.yaml": "data: {source: iris}\nmodel: {hidden: [{type: conv2d, filters: 2, kernel_size: 3}]}\n",
@@ -110,6 +122,14 @@ def _files() -> dict[str, bytes | str]:
 def _npz(**arrays) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _xlsx_sheets(frames: dict) -> bytes:
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer) as writer:
+        for sheet, frame in frames.items():
+            frame.to_excel(writer, sheet_name=sheet, index=False)
     return buffer.getvalue()
 
 
@@ -174,6 +194,21 @@ CASES = {
     "text target as regression": Case(run_data("good.csv", "--set data.task=regression"), "data.target",
                                       "set `data.task: classification`"),
     "no such sheet": Case(run_data("good.xlsx", "--set data.sheet=Dta"), "data.sheet", "did you mean `Data`"),
+    "target on another sheet": Case(run_data("target-on-second-sheet.xlsx"), "first sheet `Notes`",
+                                    "set `data.sheet: Data`"),
+    "text cells in a numeric column": Case(run_data("stray-text.csv"), "column `x1`",
+                                           r"`\?` in row\(s\) 5, 18; `n\.a\.` in row\(s\) 31 .*"
+                                           r"set `data.na_values: \[\"\?\", \"n\.a\.\"\]`"),
+    "free text with many values": Case(run_data("free-text.csv"), "column `note` has 30 different values",
+                                       "list it in `data.categorical` to encode it anyway, or in `data.drop`"),
+    "wrong delimiter": Case(run_data("semicolons.csv", "--set data.delimiter=/"), "data.delimiter",
+                            "set `data.delimiter` to the character between its fields"),
+    "delimiter of two characters": Case(run_data("good.csv", "--set data.delimiter=ab"), "data.delimiter",
+                                        "expected the one character between fields"),
+    "unknown decimal mark": Case(run_data("semicolons.csv", "--set data.decimal=x"), "data.decimal",
+                                 "expected one of"),
+    "na_values not texts": Case(run_data("good.csv", "--set data.na_values=[[1]]"), "data.na_values",
+                                "quoted where YAML would read them otherwise"),
     # --- specs -------------------------------------------------------------------------
     "typo in a section": Case(run("typo-section.yaml"), "modle", "did you mean `model`"),
     "typo in a field": Case(run("typo-field.yaml"), "train.epoch", "did you mean `epochs`"),
@@ -208,6 +243,18 @@ CASES = {
                                              "--set train.patience=2 --set train.epochs=1", "train.validation_split",
                                              "lower it or add rows"),
     "search section given to run": Case(run("search-section.yaml"), "search", "run it with `denselab search SPEC`"),
+    "YAML alias bomb": Case(run("alias-bomb.yaml"), "aliases (`*name`) expand it past 100000 values",
+                            "write the values out instead of nesting aliases"),
+    "YAML alias in itself": Case(run("alias-loop.yaml"), "an alias refers to the list or mapping it is in",
+                                 "write the values out"),
+    "relative source missing beside the spec": Case(run("relative-source.yaml"), "data.source",
+                                                    "a relative path in a spec is read from the spec's folder"),
+    "absurd epochs": Case("run iris --out {out} --quiet --set train.epochs=1.0e+9", "train.epochs",
+                          r"need about 1\.\d TB for their epoch histories.*; lower train.epochs"),
+    "absurd epochs on model.fit": Case("run iris --out {out} --quiet --engine fit --set train.epochs=1.0e+9",
+                                       "train.epochs", "lower train.epochs"),
+    "absurd seeds": Case("run iris --out {out} --quiet --set evaluate.seeds=100000", "evaluate.seeds",
+                         "more than the 10000 one run trains; lower evaluate.seeds"),
     # --- command lines -----------------------------------------------------------------
     "unknown subcommand": Case("serch iris", "command: invalid choice: 'serch'", "`denselab --help`"),
     "no subcommand": Case("", "no command given", "`denselab --help`"),
@@ -305,6 +352,44 @@ def test_real_process_exit_code_and_single_line(argv, field, corpus, tmp_path):
                           env={**os.environ, "KERAS_BACKEND": "jax"})
     check_one_line(done.returncode, done.stdout, done.stderr, field, ";")
     nothing_written(tmp_path)
+
+
+def _cli() -> list[str]:
+    script = pathlib.Path(sys.executable).with_name("denselab")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "denselab.cli"]
+
+
+def test_an_out_folder_claimed_by_another_process_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    from denselab.report.html import check_out_dir, release_out_dir
+
+    out = tmp_path / "report"
+    check_out_dir(out)  # this test process now holds the claim, as a running `denselab run` would
+    try:
+        done = subprocess.run(_cli() + ["run", "iris", "--out", str(out), *QUICK], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env={**os.environ, "KERAS_BACKEND": "jax"})
+        check_one_line(done.returncode, done.stdout, done.stderr, "--out",
+                       rf"is being written by another denselab process \(pid {os.getpid()}\); choose another folder")
+        nothing_written(tmp_path)
+    finally:
+        release_out_dir(out)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "iris", "--out", str(out), *QUICK]) == 0  # released: the folder can be written
+    assert (out / "report.html").exists()
+
+
+def test_two_runs_started_together_with_one_out_folder(tmp_path):
+    out = tmp_path / "report"
+    argv = _cli() + ["run", "iris", "--out", str(out), *QUICK]
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+            for _ in range(2)]
+    done = [(p.wait(timeout=300), *p.communicate()) for p in runs]
+    assert sorted(rc for rc, _, _ in done) == [0, 2], done
+    rc, stdout, stderr = next(d for d in done if d[0] == 2)
+    # refused before training: claimed by the other run, or (if that one was already done) written by it
+    line = check_one_line(rc, stdout, stderr, "--out", "choose")
+    assert "being written by another denselab process" in line or "already exists" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # one report, no partial folder
 
 
 def test_help_is_still_the_usual_usage_block(capsys):

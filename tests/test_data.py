@@ -161,3 +161,95 @@ def test_predict_rows_encoded_like_training(tmp_path):
         ds.encode_rows([[61.0, 2.5, "east"]])
     with pytest.raises(DataError, match=r"predict: each row needs 3 values"):
         ds.encode_rows([[61.0, 2.5]])
+
+
+# --- European exports, stray text, free text, spec-relative paths (issue 15) ----------------
+
+def test_semicolons_and_decimal_commas_are_read_as_numbers(tmp_path):
+    frame = table().drop(columns="Sample")
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, sep=";", decimal=",", index=False)
+    assert path.read_text().splitlines()[1].count(",") == 2  # 59,4;2,7;north;dacite
+    ds = load_dataset(DataSpec(source=str(path), target="rock type", test_size=0))
+    assert ds.feature_names == ["SiO2", "MgO", "site=north", "site=south"]
+    np.testing.assert_allclose(ds.x_train[:, :2], frame[["SiO2", "MgO"]].to_numpy(), rtol=1e-6)
+    same = load_dataset(DataSpec(source=str(path), target="rock type", test_size=0, delimiter=";", decimal=","))
+    np.testing.assert_array_equal(same.x_train, ds.x_train)  # said explicitly: the same
+
+
+def test_stray_text_in_a_numeric_column_is_named_and_na_values_reads_it_as_missing(tmp_path):
+    frame = table().drop(columns="Sample").astype({"MgO": object})
+    frame.loc[[2, 9], "MgO"] = "?"
+    path = tmp_path / "uci.xlsx"  # (`n/a`, `NA`, `null` are missing already: pandas' default na_values)
+    frame.loc[20, "MgO"] = "n.a."
+    frame.to_excel(path, index=False)
+    with pytest.raises(DataError, match=r"column `MgO` holds numbers but 3 cell\(s\) are text: `\?` in row\(s\) "
+                       r"3, 10; `n.a.` in row\(s\) 21 .* set `data.na_values: \[\"\?\", \"n.a.\"\]`"):
+        load_dataset(DataSpec(source=str(path), target="rock type"))
+    ds = load_dataset(DataSpec(source=str(path), target="rock type", na_values=("?", "n.a."), missing="drop"))
+    assert ds.dropped_rows == 3 and ds.feature_names == ["SiO2", "MgO", "site=north", "site=south"]
+    # asked for, the column is categories after all
+    ds = load_dataset(DataSpec(source=str(path), target="rock type", categorical=("MgO",)))
+    assert sum(name.startswith("MgO=") for name in ds.feature_names) == 39
+
+
+def test_free_text_needs_asking_and_real_categories_stay_one_hot():
+    frame = table().drop(columns="Sample")
+    frame["colour"] = np.array(["red", "green", "blue"])[np.arange(40) % 3]
+    frame["comment"] = [f"word {i % 25}" for i in range(40)]
+    with pytest.raises(DataError, match=r"data.categorical: text column `comment` has 25 different values, which "
+                       r"one-hot encoding would make into 25 features; list it in `data.categorical`"):
+        load_dataset(DataSpec(source="frame", target="rock type"), data=frame)
+    ds = load_dataset(DataSpec(source="frame", target="rock type", drop=("comment",)), data=frame)
+    assert [n for n in ds.feature_names if "=" in n] == ["site=north", "site=south", "colour=blue",
+                                                        "colour=green", "colour=red"]
+    ds = load_dataset(DataSpec(source="frame", target="rock type", categorical=("comment",)), data=frame)
+    assert sum(n.startswith("comment=") for n in ds.feature_names) == 25
+
+
+def test_a_wide_csv_reads_without_pandas_warnings(tmp_path, recwarn):
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(1500, 400)).round(3), columns=[f"f{i}" for i in range(400)])
+    wide["y"] = np.arange(1500) % 2
+    wide.to_csv(tmp_path / "wide.csv", index=False)  # header-less reading used to warn about every column
+    ds = load_dataset(DataSpec(source=str(tmp_path / "wide.csv"), target="y"))
+    assert ds.x_train.shape == (1200, 400)
+    assert [str(w.message)[:80] for w in recwarn.list] == []
+
+
+def test_first_sheet_without_the_target_names_the_sheets_that_have_it(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"note": ["nothing here"]}).to_excel(writer, sheet_name="About", index=False)
+        table().drop(columns="Sample").to_excel(writer, sheet_name="Run 1", index=False)
+        pd.DataFrame({"other": [1, 2]}).to_excel(writer, sheet_name="Scratch", index=False)
+        table().drop(columns="Sample").to_excel(writer, sheet_name="Run 2", index=False)
+    with pytest.raises(DataError, match=r"data.sheet: the first sheet `About` of `book.xlsx` has no column "
+                       r"`rock type`; sheet\(s\) `Run 1`, `Run 2` have it: set `data.sheet: Run 1`"):
+        load_dataset(DataSpec(source=str(path), target="rock type"))
+    with pytest.raises(DataError, match=r"data.target: no column `nope`"):  # no sheet has it: the usual error
+        load_dataset(DataSpec(source=str(path), target="nope"))
+
+
+def test_paths_in_a_spec_are_read_from_the_spec_folder(tmp_path, monkeypatch):
+    from denselab.errors import SpecError
+    from denselab.spec import load
+
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    table().drop(columns="Sample").to_csv(tmp_path / "project" / "data" / "rocks.csv", index=False)
+    spec = tmp_path / "project" / "spec.yaml"
+    spec.write_text("data: {source: data/rocks.csv, target: rock type}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    exp = load(spec)
+    assert exp.data.source == str(tmp_path / "project" / "data" / "rocks.csv")
+    assert len(load_dataset(exp.data).y_train) == 32
+    assert load("../project/spec.yaml").data.source == "../project/data/rocks.csv"
+    assert load(spec, ["data.source=iris"]).data.source == "iris"  # --set is the command line's: as given
+    spec.write_text("data: {source: rocks.csv, target: rock type}\n")
+    with pytest.raises(SpecError, match=r"data.source: no file `.*project/rocks.csv`: the spec gives `rocks.csv`, "
+                       r"and a relative path in a spec is read from the spec's folder"):
+        load(spec)
+    spec.write_text("data: {source: iris}\n")  # built-in names are not paths
+    assert load(spec).data.source == "iris"

@@ -28,6 +28,7 @@ from denselab.errors import DataError, suggest
 from denselab.spec import DataSpec
 
 MAX_CLASSES_FOR_INTEGERS = 20
+MAX_AUTO_CATEGORIES = 20  # a text column with more values is one-hot encoded only when listed in data.categorical
 
 
 @dataclass
@@ -114,9 +115,13 @@ def from_frame(frame: pd.DataFrame, target, spec: DataSpec, seed: int) -> Datase
         raise DataError("data.features: no feature columns left; check `data.drop` and `data.features`")
     categorical = [_column(c, columns, "data.categorical") for c in spec.categorical]
     frame = frame[features + [target]]
+    if spec.na_values:
+        frame = _as_missing(frame, spec.na_values)
     for name in features:
         if name not in categorical and not pd.api.types.is_numeric_dtype(frame[name]):
             _reject_id_column(name, frame[name])
+            _reject_stray_text(name, frame[name])
+            _reject_many_values(name, frame[name])
             categorical.append(name)
     frame, dropped_rows = _handle_missing(frame, features, target, spec.missing)
     task = _task(frame[target], spec.task)
@@ -255,6 +260,55 @@ def _reject_id_column(name, column: pd.Series) -> None:
     if n >= 10 and column.nunique() == n:
         raise DataError(f"data.features: column `{name}` has a different text value in every row "
                         f"(an id?); add it to `data.drop`")
+
+
+def _as_missing(frame: pd.DataFrame, na_values) -> pd.DataFrame:
+    """`data.na_values` cells → NaN; columns that are then all numbers become numeric."""
+    texts = {str(v).strip() for v in na_values}
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column):
+            column = column.mask(column.astype(str).str.strip().isin(texts))
+            numbers = pd.to_numeric(column, errors="coerce")
+            if numbers.notna().sum() == column.notna().sum():
+                column = numbers
+        else:
+            column = column.mask(column.isin([v for v in na_values if not isinstance(v, str)]))
+        out[name] = column
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _reject_stray_text(name, column: pd.Series) -> None:
+    """A column of numbers with a few text cells (`?`, `n/a`, `1.2.3`) is a data error, not categories.
+
+    One-hot encoding it would silently turn every distinct number into a feature.
+    """
+    filled = column.dropna()
+    numbers = pd.to_numeric(filled, errors="coerce")
+    stray = filled[numbers.isna()]
+    if len(stray) == 0 or numbers.notna().sum() < len(stray):  # mostly text: real categories (or ids)
+        return
+    rows = {}
+    for position, value in zip(np.flatnonzero(column.notna().to_numpy())[numbers.isna().to_numpy()], stray):
+        rows.setdefault(str(value), []).append(int(position) + 1)
+    shown = "; ".join(f"`{v}` in row(s) {', '.join(map(str, r[:5]))}{' …' if len(r) > 5 else ''}"
+                      for v, r in list(rows.items())[:5])
+    more = f"; and {len(rows) - 5} other text(s)" if len(rows) > 5 else ""
+    quoted = ", ".join(f'"{v}"' for v in list(rows)[:3])
+    raise DataError(f"data: column `{name}` holds numbers but {len(stray)} cell(s) are text: {shown}{more} "
+                    f"(data rows, from 1 below the header); if they mean missing, set `data.na_values: [{quoted}]`"
+                    f" (then `data.missing` decides), else fix those cells or list `{name}` in `data.categorical`")
+
+
+def _reject_many_values(name, column: pd.Series) -> None:
+    """A text column with many distinct values (free text, a mistyped number column) would become as
+    many one-hot features: encode it only when asked to."""
+    distinct = column.dropna().nunique()
+    if distinct > MAX_AUTO_CATEGORIES:
+        raise DataError(f"data.categorical: text column `{name}` has {distinct} different values, which one-hot "
+                        f"encoding would make into {distinct} features; list it in `data.categorical` to encode "
+                        f"it anyway, or in `data.drop` to leave it out")
 
 
 def _encode(frame: pd.DataFrame, categories: dict, where: str) -> np.ndarray:

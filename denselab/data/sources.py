@@ -196,12 +196,31 @@ def _read_file(spec: DataSpec) -> pd.DataFrame:
         raise DataError(f"data.source: `{spec.source}` is empty; it needs a header row and data rows")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
-        grid = _read_workbook(path, raw, spec.sheet)
-    elif suffix == ".npz":
+        frame = _with_header(_read_workbook(path, raw, spec.sheet), spec.header, spec.source)
+        if spec.sheet is None and isinstance(spec.target, str) and spec.target not in frame.columns:
+            _point_to_sheet(path, raw, spec)
+        return frame
+    if suffix == ".npz":
         return _read_npz(path)
-    else:
-        grid = _read_csv(path, raw)
-    return _with_header(grid, spec.header, spec.source)
+    return _with_header(_read_csv(path, raw, spec.delimiter, spec.decimal), spec.header, spec.source)
+
+
+def _point_to_sheet(path: Path, raw: bytes, spec: DataSpec) -> None:
+    """The first sheet lacks the target: raise naming the sheets that have it (if any do)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # xlrd's deprecation, as in _read_workbook (which read this book already)
+        names = pd.ExcelFile(io.BytesIO(raw), engine="openpyxl" if raw[:2] == b"PK" else "xlrd").sheet_names
+    having = []
+    for name in names[1:]:
+        try:
+            columns = _with_header(_read_workbook(path, raw, name), spec.header, spec.source).columns
+        except DataError:  # an empty or unreadable sheet has no target either
+            continue
+        if spec.target in columns:
+            having.append(name)
+    if having:
+        raise DataError(f"data.sheet: the first sheet `{names[0]}` of `{path.name}` has no column `{spec.target}`; "
+                        f"sheet(s) {', '.join(f'`{n}`' for n in having)} have it: set `data.sheet: {having[0]}`")
 
 
 def _read_workbook(path: Path, raw: bytes, sheet) -> pd.DataFrame:
@@ -250,7 +269,15 @@ def _unreadable(path: Path, what: str, exc: Exception) -> DataError:
                      "program and save it again, or export it as csv")
 
 
-def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
+SNIFF_CHARS = 4096  # the delimiter is guessed from at most this much of a csv's start
+
+
+def _read_csv(path: Path, raw: bytes, delimiter: str | None = None, decimal: str | None = None) -> pd.DataFrame:
+    """A csv's cells as a grid of text and numbers (the header is found later).
+
+    delimiter: `data.delimiter`, else sniffed. decimal: `data.decimal`, else `,` when a
+    csv separated by something other than commas writes more numbers as `0,5` than `0.5`.
+    """
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte-order mark: Excel's "Unicode text"
         try:
             text = raw.decode("utf-16")
@@ -265,19 +292,43 @@ def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = raw.decode("latin-1")  # every byte is a latin-1 character: old Excel and European exports
-    sample = text[:65536]
+    # csv.Sniffer's quote regex is worse than quadratic in the sample (64 KB of `","` took
+    # 23 s and holds the GIL, freezing `denselab serve`): sniff the first lines, 4 KB at most.
+    sample = "".join(text[:65536].splitlines(keepends=True)[:20])[:SNIFF_CHARS]
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t| ").delimiter
+        except csv.Error:
+            delimiter = ","
     try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t| ").delimiter
-    except csv.Error:
-        delimiter = ","
-    try:
-        grid = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, skipinitialspace=True,
+        # dtype=object: every cell as written (typed later, per column, once the header is known);
+        # pandas' own typing warns per chunk with a list of every column (118 KB on a wide file)
+        grid = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, skipinitialspace=True, dtype=object,
                            engine="python" if delimiter == " " else "c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        raise DataError(f"data.source: `{path.name}` is not a regular table ({first}); "
-                        "every row needs the same number of fields") from None
+        raise DataError(f"data.source: `{path.name}` is not a regular table ({first}); every row needs the "
+                        f"same number of fields (if they are not separated by `{delimiter}`, set `data.delimiter`)"
+                        ) from None
+    if grid.shape[1] == 1 and any(c in sample for c in ";\t|"):
+        raise DataError(f"data.delimiter: `{path.name}` reads as a single column split by `{delimiter}`; set "
+                        "`data.delimiter` to the character between its fields, e.g. `;` (and `data.decimal: \",\"` "
+                        "if numbers are written 0,5)")
+    if decimal is None:
+        decimal = "," if delimiter != "," and _decimal_commas(grid) else "."
+    if decimal == ",":  # 0,5 → 0.5 in cells that are numbers written so; other text stays as it is
+        grid = grid.replace(_COMMA_NUMBER, r"\1.\2", regex=True)
     return grid
+
+
+_COMMA_NUMBER = r"^\s*([+-]?\d*),(\d+(?:[eE][+-]?\d+)?)\s*$"
+_DOT_NUMBER = r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$"
+
+
+def _decimal_commas(grid: pd.DataFrame) -> bool:
+    """True when more cells look like 0,5 than like 0.5 (a European export)."""
+    cells = pd.Series(grid.to_numpy().ravel()).dropna().astype(str)
+    return cells.str.match(_COMMA_NUMBER).sum() > cells.str.match(_DOT_NUMBER).sum()
 
 
 def _read_npz(path: Path) -> pd.DataFrame:
@@ -318,7 +369,7 @@ def _with_header(grid: pd.DataFrame, header, source) -> pd.DataFrame:
             raise DataError(f"data.source: `{source}` has a single row of text (a header and no data?); "
                             "add the data rows below it")
         grid.columns = list(range(grid.shape[1]))
-        return grid
+        return grid.apply(_numeric_if_possible)
     if not 0 <= header < len(grid):
         raise DataError(f"data.header: row {header} is outside `{source}` ({len(grid)} rows); give a row "
                         f"index from 0 to {len(grid) - 1}, `auto` or `none`")

@@ -31,7 +31,12 @@ POOR_TRAIN_MSE_RATIO = 0.20
 OVERFIT_MSE_RATIO = 1.5
 
 _UNDERFIT_REMEDY = ("Give the network more capacity or more time: more units or layers, more epochs, "
-                    "a higher learning rate, or less regularisation (dropout, L2).")
+                    "or less regularisation (dropout, L2).")
+# At chance even on its own training rows, a network usually failed to train (a rate too large
+# makes the loss jump or stall, unscaled inputs saturate units), which more capacity would not fix.
+_TRAINING_REMEDY = ("Check that training works before adding capacity: lower the learning rate (a rate "
+                    "too large makes the loss jump, stall or overflow), keep the inputs scaled "
+                    "(`data.scaling: standard`), and look at the learning curves.")
 _OVERFIT_REMEDY = ("Constrain it: add dropout or L2 regularisation, use early stopping, make the "
                    "network smaller, or train on more (or augmented) data.")
 
@@ -89,7 +94,7 @@ def _verdict(metric: str, train: float, val: float, base: float) -> tuple[str, s
         gap = f"{val / train:.2g}× the training error" if train > 0 else "far above the training error"
     if near_base:
         return ("This is underfitting: the network does barely better than chance even on the rows it "
-                "was trained on.", _UNDERFIT_REMEDY)
+                "was trained on.", _TRAINING_REMEDY)
     if overfit:
         extra = " The training score itself is also modest, so look at capacity too." if poor else ""
         return (f"This is overfitting: the network does much better on the training rows than on unseen "
@@ -106,3 +111,180 @@ def baseline(ds, metric: str) -> float:
     if metric == "accuracy":
         return float(np.bincount(ds.y_train).max() / len(ds.y_train))
     return float(np.var(ds.y_train))
+
+
+# --- per-member health and the interval-based verdict of a run's page ------------------------
+
+def health(histories: list, scores, chance_scores, greater_is_better: bool) -> dict:
+    """Count members that failed to train, by three stated rules.
+
+    - diverged: a non-finite training loss in any epoch, or a non-finite score;
+    - loss not decreasing: finite, but the last epoch's training loss is not below the
+      first's (needs at least 2 epochs);
+    - at or below chance: a finite score no better than the chance-level model's
+      (majority class / mean) on the same rows (`chance_scores`, one per member).
+
+    Returns counts (`n`, `diverged`, `not_decreasing`, `at_chance`, `failed`: members
+    with any of them) and `members`: the per-member flags, in member order.
+
+    Example:
+        >>> h = health([{"loss": [1.0, 0.5]}, {"loss": [1.0, float("nan")]}, {"loss": [0.7, 0.9]}],
+        ...            [0.9, float("nan"), 0.4], [0.5, 0.5, 0.5], greater_is_better=True)
+        >>> h["diverged"], h["not_decreasing"], h["at_chance"], h["failed"]
+        (1, 1, 1, 2)
+    """
+    members = []
+    for history, score, chance in zip(histories, scores, chance_scores):
+        loss = np.asarray(history.get("loss", []), dtype=float)
+        score = float(score)
+        diverged = bool(not math.isfinite(score) or (len(loss) and not np.all(np.isfinite(loss))))
+        flat = bool(not diverged and len(loss) >= 2 and loss[-1] >= loss[0])
+        worse = score <= chance if greater_is_better else score >= chance
+        at_chance = bool(not diverged and math.isfinite(float(chance)) and worse)
+        members.append({"diverged": diverged, "not_decreasing": flat, "at_chance": at_chance})
+    count = {key: sum(m[key] for m in members) for key in ("diverged", "not_decreasing", "at_chance")}
+    return {"n": len(members), **count, "failed": sum(any(m.values()) for m in members), "members": members}
+
+
+def health_text(h: dict, learning_rate: float, metric: str) -> str:
+    """The health counts in words, with advice about the learning rate and scaling ('' when all trained)."""
+    if not h["failed"]:
+        return ""
+    parts = [f"{h[key]} of {h['n']} members {what}" for key, what in (
+        ("diverged", "diverged (a NaN or infinite loss or score)"),
+        ("not_decreasing", "ended with a training loss not below their first epoch's"),
+        ("at_chance", f"scored {metric} at or below the chance-level model on their rows")) if h[key]]
+    return (f"Training failed for some members: {'; '.join(parts)}. Rules: non-finite loss or score; last "
+            f"training loss ≥ first; score no better than always predicting the majority class (or the "
+            f"mean) on the same rows. Lower the learning rate (it is {learning_rate:g}; try a tenth of it), "
+            "keep the inputs scaled (`data.scaling: standard`), and check the learning curves.")
+
+
+def _ci(values) -> tuple:
+    from denselab.train.evaluate import Summary
+
+    s = Summary.of(values)
+    return s.mean, s.ci95[0], s.ci95[1]
+
+
+def _interval(name: str, values, points: bool = False) -> str:
+    mean, low, high = _ci(values)
+    f = (lambda v: f"{100 * v:.1f}") if points else _fmt
+    unit = " points" if points else ""
+    return f"{name} {f(mean)}{unit} (95 % CI {f(low)}–{f(high)})"
+
+
+def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tuple[str, dict]:
+    """Under- or overfitting from intervals: (paragraph with each rule and its numbers, measures row).
+
+    Paired per member: the last epoch's training score and the held-out score. A rule
+    fires only when the whole 95 % CI of the mean (Student t over members) is past its
+    threshold; an effect whose interval straddles the threshold (or zero, for the
+    training–validation gap) is reported as "no detectable difference".
+
+    Args:
+        metric: `accuracy` (higher is better) or `mse` (lower is better): the engines'
+            per-epoch metric.
+        train_scores, val_scores: one per member, same order (non-finite members are
+            left out; count them with `health`).
+        chance: the chance-level score (majority-class accuracy, or the target variance).
+
+    Example:
+        >>> text, row = interval_verdict("accuracy", [0.99, 0.98, 1.0], [0.80, 0.78, 0.83], chance=0.34)
+        >>> "overfitting" in text, row["rule"]
+        (True, 'overfit')
+    """
+    train, val = np.asarray(train_scores, dtype=float), np.asarray(val_scores, dtype=float)
+    keep = np.isfinite(train) & np.isfinite(val)
+    train, val = train[keep], val[keep]
+    if len(train) < 2 or not math.isfinite(float(chance)):
+        return ("No fit diagnosis: fewer than 2 members with finite training and validation scores.",
+                {"metric": metric, "rule": "none", "n": int(len(train))})
+    gap = train - val if metric == "accuracy" else val - train
+    t_mean, t_low, t_high = _ci(train)
+    g_mean, g_low, g_high = _ci(gap)
+    row = {"metric": metric, "n": int(len(train)), "training": t_mean, "training_ci_low": t_low,
+           "training_ci_high": t_high, "validation": float(val.mean()), "chance": float(chance),
+           "gap": g_mean, "gap_ci_low": g_low, "gap_ci_high": g_high}
+    if metric == "accuracy":  # the rules' thresholds, which the paragraph prints
+        row.update(near_chance_margin=NEAR_BASELINE_ACCURACY, poor_training_below=POOR_TRAIN_ACCURACY,
+                   overfit_gap=OVERFIT_ACCURACY_GAP)
+    else:
+        row.update(near_chance_ratio=NEAR_BASELINE_MSE_RATIO, poor_training_ratio=POOR_TRAIN_MSE_RATIO,
+                   poor_training_above=POOR_TRAIN_MSE_RATIO * float(chance), overfit_ratio=OVERFIT_MSE_RATIO)
+    lines = [f"Over {len(train)} members: {_interval(f'training {metric}', train)}, validation {metric} "
+             f"{_fmt(val.mean())}, chance level {_fmt(chance)}."]
+    if metric == "accuracy":
+        near = t_high < chance + NEAR_BASELINE_ACCURACY
+        near_rule = (f"training accuracy CI upper bound {_fmt(t_high)} < chance {_fmt(chance)} + "
+                     f"{NEAR_BASELINE_ACCURACY:g}")
+        poor, poor_unclear = t_high < POOR_TRAIN_ACCURACY, t_low < POOR_TRAIN_ACCURACY <= t_high
+        threshold = f"{POOR_TRAIN_ACCURACY:g}"
+        poor_rule = f"training accuracy {_fmt(t_mean)} (CI upper bound {_fmt(t_high)}) < {threshold}"
+        material = g_mean >= OVERFIT_ACCURACY_GAP - 1e-9
+        gap_text = _interval("the training − validation gap", gap, points=True)
+        material_rule = f"≥ {100 * OVERFIT_ACCURACY_GAP:g} points"
+    else:
+        near = t_low > NEAR_BASELINE_MSE_RATIO * chance
+        near_rule = (f"training mse CI lower bound {_fmt(t_low)} > {NEAR_BASELINE_MSE_RATIO:g} × the "
+                     f"target variance {_fmt(chance)}")
+        limit = POOR_TRAIN_MSE_RATIO * chance
+        poor, poor_unclear = t_low > limit, t_low <= limit < t_high
+        threshold = _fmt(limit)
+        poor_rule = f"training mse {_fmt(t_mean)} (CI lower bound {_fmt(t_low)}) > {POOR_TRAIN_MSE_RATIO:g} × " \
+                    f"the variance = {_fmt(limit)}"
+        material = val.mean() > OVERFIT_MSE_RATIO * train.mean()
+        gap_text = _interval("the validation − training mse gap", gap)
+        material_rule = f"validation mse > {OVERFIT_MSE_RATIO:g} × training mse"
+    if near:
+        row["rule"] = "near_chance"
+        lines.append(f"Rule: {near_rule}, so this is underfitting at chance level. {_TRAINING_REMEDY}")
+        return " ".join(lines), row
+    detectable = g_low > 0
+    if detectable and material:
+        row["rule"] = "overfit"
+        extra = f" The training score is also modest ({poor_rule}): look at capacity too." if poor else ""
+        lines.append(f"Rule: {gap_text} lies above 0 and is {material_rule}, so this is overfitting.{extra} "
+                     f"{_OVERFIT_REMEDY}")
+        return " ".join(lines), row
+    if not detectable:
+        lines.append(f"No detectable difference between training and validation: {gap_text} includes 0.")
+    else:
+        lines.append(f"{gap_text.capitalize()} lies above 0 but is not {material_rule}: a small gap.")
+    if poor:
+        row["rule"] = "underfit"
+        lines.append(f"Rule: {poor_rule}, so this is underfitting. {_UNDERFIT_REMEDY}")
+    elif poor_unclear:
+        row["rule"] = "unclear"
+        lines.append(f"The training score's CI ({_fmt(t_low)}–{_fmt(t_high)}) straddles the rule's threshold "
+                     f"({threshold}): no detectable under- or overfitting; more "
+                     "folds or repeats narrow it.")
+    else:
+        row["rule"] = "good_fit"
+        lines.append("Training is good by the rule and validation is close to it: a good fit. Remaining gains "
+                     "will likely come from better data or features rather than a bigger network.")
+    return " ".join(lines), row
+
+
+def versus_baseline(v: dict | None) -> str:
+    """The page's one sentence: does the network beat, tie with or lose to the best baseline?
+
+    `v` is `scoring.verdict`'s dict; a tie is said as "no detectable difference".
+
+    Example:
+        >>> versus_baseline({"metric": "rmse", "best_baseline": "ridge", "network_mean": 54.2,
+        ...                  "baseline_mean": 53.9, "outcome": "ties with", "p": 0.62, "n": 10, "rope": 0.01,
+        ...                  "p_better": 0.2, "p_equivalent": 0.0, "p_worse": 0.8})[:61]
+        'The network ties with the best baseline, ridge: no detectable'
+    """
+    if not v:
+        return "No baselines were scored (`evaluate.baselines: none`)."
+    if v["outcome"] == "cannot be compared with":
+        return (f"The network cannot be compared with the best baseline, {v['best_baseline']}: fewer than 2 "
+                "folds have finite scores for both.")
+    how = {"ties with": "no detectable difference", "beats": "significantly better",
+           "loses to": "significantly worse"}[v["outcome"]]
+    return (f"The network {v['outcome']} the best baseline, {v['best_baseline']}: {how} in CV {v['metric']} "
+            f"({_fmt(v['network_mean'])} vs {_fmt(v['baseline_mean'])}; corrected t-test p = {_fmt(v['p'])} over "
+            f"{v['n']} paired folds; Bayesian P(network better) = {_fmt(v['p_better'])}, P(within "
+            f"±{_fmt(v['rope'])}) = {_fmt(v['p_equivalent'])}, P(worse) = {_fmt(v['p_worse'])}).")

@@ -12,10 +12,13 @@ import numpy as np
 import pandas as pd
 
 from denselab.report import diagnosis, plots
+from denselab.report import tables as tb
 from denselab.report.html import Section, write_report
 from denselab.train.engine import predicted_codes
 
 MAX_PAIRPLOT_FEATURES = 12
+MAX_PROBABILITY_COLUMNS = 10  # P(class) columns in the predictions table; past it, the likeliest classes
+TOP_CONFUSIONS = 20  # rows of the mistakes table shown when the matrix cannot hold every class
 CI_LEVEL = 0.95  # `Summary.ci95` (train/evaluate.py); the page writes "95 % CI"
 
 
@@ -25,6 +28,9 @@ def write(result, out_dir: Path) -> Path:
     results = dict(result.results)
     results["spec_yaml"] = result.experiment.to_yaml()
     results["tables"] = {name: df.to_dict(orient="records") for name, df in tables.items()}
+    if "top_confusions" in tables:  # the page's sentence about what the matrix and the table show
+        results["confusion_shown"] = {"classes": len(result.dataset.classes),
+                                      "matrix_classes": plots.MAX_MATRIX_CLASSES - 1, "mistakes": TOP_CONFUSIONS}
     write_report(Path(out_dir), f"denselab · {result.experiment.name}", sections, results, tables)
     return Path(out_dir)
 
@@ -79,15 +85,26 @@ def compose(result) -> tuple[list, dict]:
     if ds.task == "classification" and len(ds.y_test):
         y_true = ds.decode(ds.y_test)
         y_pred = ds.decode(predicted_codes(final.head, final.predictions))
-        sections.append(Section("Confusion matrix (test rows)", "", figures=[
-            plots.confusion(y_true, y_pred, list(map(str, ds.classes)))]))
+        many = len(ds.classes) > plots.MAX_MATRIX_CLASSES
+        if many:
+            tables["top_confusions"] = tb.top_confusions(y_true, y_pred, TOP_CONFUSIONS)
+        sections.append(Section(
+            "Confusion matrix (test rows)",
+            f"{len(ds.classes)} classes: the matrix shows the {plots.MAX_MATRIX_CLASSES - 1} most frequent, the "
+            f"table the {TOP_CONFUSIONS} most frequent mistakes among all classes." if many else "",
+            figures=[plots.confusion(y_true, y_pred, list(map(str, ds.classes)))],
+            tables=["top_confusions"] if many else []))
     sections += _data_figures(ds, model)
     if r.get("predictions"):
         p = r["predictions"]
         rows = pd.DataFrame({"row": [str(x) for x in p["rows"]], "predicted": p["predicted"]})
-        if "probabilities" in p:
+        if "probabilities" in p and len(ds.classes) <= MAX_PROBABILITY_COLUMNS:
             for i, c in enumerate(ds.classes):
                 rows[f"P({c})"] = [probs[i] for probs in p["probabilities"]]
+        elif "probabilities" in p:  # one column per class would be 1 000 columns: the likeliest few
+            rows["most likely"] = [", ".join(f"{ds.classes[i]} {probs[i]:.3f}" for i in
+                                             np.argsort(probs)[::-1][:MAX_PROBABILITY_COLUMNS])
+                                   for probs in p["probabilities"]]
         tables["predictions"] = rows
         sections.append(Section("Predictions for new samples", "", tables=["predictions"]))
     return sections, tables

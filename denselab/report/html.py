@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -120,14 +121,70 @@ def _close(fig) -> None:
     plt.close(fig)  # a no-op for figures made without pyplot, required for seaborn's
 
 
+_CLAIMS: dict = {}  # real path of an out folder → the open lock file this process holds for it
+
+
+def _claim(out_dir: Path) -> None:
+    """Hold an exclusive `flock` on `out_dir` until `write_report` has written it (or this process
+    ends: the kernel drops the lock of a killed process, so nothing stale is left to clean up).
+
+    Two runs started with the same `--out` both see the folder missing; without the lock both
+    would train and the second would fail only when renaming its report into place.
+    """
+    import fcntl
+
+    try:
+        key = os.path.realpath(out_dir)
+    except ValueError as exc:  # NUL bytes in the path
+        raise DenselabError(f"--out: `{out_dir}` is not a usable path ({exc}); choose another folder") from None
+    if key in _CLAIMS:  # this process claimed it already (write_report checks again)
+        return
+    name = hashlib.sha256(key.encode()).hexdigest()[:16]
+    handle = open(os.path.join(tempfile.gettempdir(), f"denselab-out-{name}.lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise DenselabError(f"--out: `{out_dir}` is being written by another denselab process"
+                            f"{f' (pid {holder})' if holder.isdigit() else ''}; choose another folder, "
+                            "or wait until that one has finished") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _CLAIMS[key] = handle
+
+
+def release_out_dir(out_dir: Path) -> None:
+    """Give up this process's claim on `out_dir` (done by `write_report`; harmless if none)."""
+    try:
+        handle = _CLAIMS.pop(os.path.realpath(out_dir), None)
+    except ValueError:  # a path no claim can have been made for
+        return
+    if handle is not None:
+        handle.close()  # closing the file drops its flock
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Raise DenselabError unless `write_report` can create `out_dir` (call before training).
 
-    `out_dir` must not exist (or be an empty folder), and its nearest existing parent must
-    take a new folder: a temporary one is made and removed there, because permission bits
-    do not tell (read-only mounts, root, ACLs).
+    `out_dir` must not exist (or be an empty folder), no other process may be about to write
+    it (it is claimed for this process until `write_report` has written it, see `_claim`), and
+    its nearest existing parent must take a new folder: a temporary one is made and removed
+    there, because permission bits do not tell (read-only mounts, root, ACLs).
     """
     out_dir = Path(out_dir)
+    _claim(out_dir)
+    try:
+        _check_out_dir(out_dir)
+    except BaseException:
+        release_out_dir(out_dir)
+        raise
+
+
+def _check_out_dir(out_dir: Path) -> None:
     try:
         taken = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
         parent = next(p for p in out_dir.absolute().parents if p.exists())
@@ -219,6 +276,7 @@ def write_report(out_dir: Path, title: str, sections: list, results: dict, table
     except OSError as exc:  # disk full, or permissions changed since check_out_dir
         raise _write_error(out_dir, exc) from None
     finally:
+        release_out_dir(out_dir)
         for s in sections:  # close figures even when rendering failed part-way
             for f in s.figures:
                 _close(f)

@@ -32,6 +32,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 MAX_PAIR_FEATURES = 12  # a 12 × 12 grid is the most a page can show legibly
 CORNER_FEATURES = 6  # past this, the mirrored upper triangle only costs space and time
 PAIR_SAMPLE_ROWS = 600  # enough to see the clouds; keeps a 12 × 12 grid under a few seconds
+MAX_MATRIX_CLASSES = 20  # a confusion matrix, a legend or a palette past this is unreadable (and grows as k²)
 GRID_STEPS = 200  # decision-boundary resolution per axis
 SURFACE_STEPS = 40  # 3-D surface resolution per axis
 _METRIC_NAMES = {"accuracy": "accuracy", "mse": "mean squared error", "loss": "loss"}
@@ -90,12 +91,32 @@ def curves(histories: list[dict], metric: str, val_label: str = "validation") ->
     return fig
 
 
-def confusion(y_true: list, y_pred: list, classes: list) -> Figure:
-    """Confusion matrix: counts written in each cell, colour = share of the true class (row)."""
-    from sklearn.metrics import confusion_matrix
+def most_frequent(labels, k: int) -> list:
+    """The k most frequent labels (as text), most frequent first, ties in label order."""
+    values, counts = np.unique(np.asarray([str(v) for v in labels]), return_counts=True)
+    order = np.lexsort((values, -counts))
+    return [str(v) for v in values[order[:k]]]
 
+
+def confusion(y_true: list, y_pred: list, classes: list) -> Figure:
+    """Confusion matrix: counts written in each cell, colour = share of the true class (row).
+
+    With more than MAX_MATRIX_CLASSES classes the matrix shows the most frequent true
+    classes and gathers the rest in one `other` row and column (the title says so), so the
+    figure and its memory stay the same size for 1 000 classes as for 20.
+    """
     classes = [str(c) for c in classes]
-    counts = confusion_matrix([str(v) for v in y_true], [str(v) for v in y_pred], labels=classes)
+    truth, guess = [str(v) for v in y_true], [str(v) for v in y_pred]
+    total = len(classes)
+    if total > MAX_MATRIX_CLASSES:
+        classes = most_frequent(truth, MAX_MATRIX_CLASSES - 1) + ["other"]
+    index = {c: i for i, c in enumerate(classes)}
+    missing = len(classes) - 1 if total > MAX_MATRIX_CLASSES else -1  # → `other`, or left out as sklearn does
+    t = np.array([index.get(v, missing) for v in truth], dtype=int)
+    g = np.array([index.get(v, missing) for v in guess], dtype=int)
+    keep = (t >= 0) & (g >= 0)
+    counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(counts, (t[keep], g[keep]), 1)
     rows = counts.sum(1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
     size = 2.5 + 0.6 * len(classes)
@@ -109,8 +130,10 @@ def confusion(y_true: list, y_pred: list, classes: list) -> Figure:
     ticks = np.arange(len(classes))
     ax.set_xticks(ticks, classes, rotation=45 if max(map(len, classes)) > 4 else 0, ha="right")
     ax.set_yticks(ticks, classes)
+    shown = (f"the {len(classes) - 1} most frequent of {total} classes, the rest as `other`; "
+             if total > MAX_MATRIX_CLASSES else "")
     ax.set(xlabel="predicted class", ylabel="true class",
-           title=f"Confusion matrix ({counts.sum()} predictions)")
+           title=f"Confusion matrix ({shown}{counts.sum()} predictions)")
     fig.colorbar(image, ax=ax, label="share of the true class")
     return fig
 
@@ -144,8 +167,13 @@ def pairplot(frame: pd.DataFrame, target: str) -> Figure:
     regression = pd.api.types.is_numeric_dtype(frame[target]) and frame[target].nunique() > MAX_PAIR_FEATURES
     data = frame[features + [target]].dropna()
     hue = None if regression else target
+    gathered = 0
     if hue is not None:
         data = data.assign(**{target: data[target].astype(str)})
+        if data[target].nunique() > MAX_MATRIX_CLASSES:
+            gathered = data[target].nunique()  # colours, KDEs and legend of the most frequent only
+            kept = set(most_frequent(data[target], MAX_MATRIX_CLASSES - 1))
+            data[target] = data[target].where(data[target].isin(kept), "other")
     sample = _pair_sample(data, hue)
     variables = features + ([target] if regression else [])
     classes = sorted(sample[hue].unique()) if hue else []
@@ -177,6 +205,8 @@ def pairplot(frame: pd.DataFrame, target: str) -> Figure:
         notes.append(f"random sample of {len(sample)} of {len(data)} rows" + (", per class" if hue else ""))
     if dropped:
         notes.append(f"first {MAX_PAIR_FEATURES} features shown, {dropped} left out")
+    if gathered:
+        notes.append(f"the {MAX_MATRIX_CLASSES - 1} most frequent of {gathered} classes coloured, the rest as other")
     title = f"Pair plot of the features, coloured by {target}" if hue else f"Pair plot of the features and {target}"
     grid.figure.suptitle(title + (f"\n({'; '.join(notes)})" if notes else ""), y=1.02)
     return grid.figure
@@ -247,12 +277,16 @@ def decision_boundary(predict_proba, x: np.ndarray, labels, classes: list, featu
     else:
         predicted = proba.argmax(1).reshape(xx.shape)
         ax.contourf(xx, yy, predicted, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.3)
+    title = "Decision regions of the network (colour) and the true classes (points)"
+    if k > MAX_MATRIX_CLASSES:  # one scatter and no legend: a legend of 1 000 classes outgrows any page
+        ax.scatter(x[:, 0], x[:, 1], s=16, c=[colors[c] for c in codes], edgecolor="k", linewidth=0.4)
+        ax.set(xlabel=feature_names[0], ylabel=feature_names[1], title=f"{title}\n({k} classes: no legend)")
+        return fig
     for code, name in enumerate(classes):
         mask = codes == code
         ax.scatter(x[mask, 0], x[mask, 1], s=16, color=colors[code], edgecolor="k", linewidth=0.4,
                    label=str(name))
-    ax.set(xlabel=feature_names[0], ylabel=feature_names[1],
-           title="Decision regions of the network (colour) and the true classes (points)")
+    ax.set(xlabel=feature_names[0], ylabel=feature_names[1], title=title)
     ax.legend(title="true class", loc="best", fontsize=9, framealpha=0.8)
     return fig
 
@@ -290,4 +324,34 @@ def bar_scores(table: pd.DataFrame, label_col: str, mean_col: str, std_col: str,
     ax.set(title=title, xlabel=f"{mean_col} (bar) ± {std_col} (line)")
     ax.margins(x=0.15)
     ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def predicted_vs_actual(groups: dict, target_name: str) -> Figure:
+    """Regression fit at a glance: predicted against true values (left) and residuals (right).
+
+    groups: `{label: (y_true, y_pred)}`, e.g. the CV members' held-out rows and the test
+    rows; each is one colour. The diagonal is a perfect prediction, the zero line no error.
+    """
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colors = _palette(len(groups))
+    lows, highs = [], []
+    for (label, (y_true, y_pred)), color in zip(groups.items(), colors):
+        t, p = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
+        left.scatter(t, p, s=10, alpha=0.6, color=color, label=f"{label} ({len(t)})")
+        right.scatter(p, t - p, s=10, alpha=0.6, color=color, label=label)
+        finite = np.concatenate([t, p])[np.isfinite(np.concatenate([t, p]))]
+        if finite.size:
+            lows.append(finite.min())
+            highs.append(finite.max())
+    if lows:
+        lo, hi = min(lows), max(highs)
+        left.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="perfect")
+    right.axhline(0.0, color="black", linewidth=1)
+    left.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title="Predicted vs actual")
+    right.set(xlabel=f"predicted {target_name}", ylabel="residual (true − predicted)", title="Residuals")
+    left.legend(loc="upper left", fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
     return fig

@@ -71,6 +71,21 @@ def confusion_table(y_true, y_pred, classes: list) -> pd.DataFrame:
     return frame.reset_index()
 
 
+def top_confusions(y_true, y_pred, k: int = 20) -> pd.DataFrame:
+    """The k most frequent mistakes: true class, predicted class, count, share of the true class.
+
+    Memory grows with the rows, not with classes² (what a full matrix of 1 000 classes costs).
+    """
+    truth = pd.Series([str(v) for v in y_true], name="true")
+    pairs = pd.DataFrame({"true": truth, "predicted": [str(v) for v in y_pred]})
+    wrong = pairs[pairs["true"] != pairs["predicted"]]
+    counts = wrong.value_counts(["true", "predicted"], sort=False).rename("count").reset_index()
+    counts = counts.sort_values(["count", "true", "predicted"], ascending=[False, True, True]).head(k)
+    support = truth.value_counts()
+    counts["share_of_true"] = counts["count"] / support.loc[counts["true"]].to_numpy()
+    return counts.reset_index(drop=True)
+
+
 def scores_table(scores: dict, label: str = "test") -> pd.DataFrame:
     """A `{name: value}` dict (e.g. `Holdout.scores`) as a one-row table."""
     return pd.DataFrame([{"set": label, **{k: float(v) for k, v in scores.items()}}])

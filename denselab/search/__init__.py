@@ -17,11 +17,28 @@ Example:
     >>> result = search("iris-search", trials=8, out="runs/iris-search")  # doctest: +SKIP
 """
 
+import sys
+import types
+
 from denselab.search.compare import TTest, comparison_table, corrected_ttest
-from denselab.search.runner import SearchResult, search, split_hparams
+from denselab.search.runner import SearchResult, search
+from denselab.train.engine import split_hparams
 from denselab.search.space import Param, Space, parse
 from denselab.search.store import DEFAULT_STORAGE, mask_url
 from denselab.search.worker import WorkResult, work
+
+
+
+class _CallablePackage(types.ModuleType):
+    """`denselab.search(spec)` calls the function although `denselab.search` is this package:
+    `denselab` loads lazily, so importing any `denselab.search.*` module binds the package
+    there (before, an eager import in `denselab/__init__` rebound the name to the function)."""
+
+    def __call__(self, *args, **kwargs):
+        return search(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
 
 __all__ = [
     "search", "SearchResult", "split_hparams", "parse", "Space", "Param", "corrected_ttest",

@@ -40,16 +40,16 @@ from typing import Callable
 
 import numpy as np
 
-from denselab import seeds
-from denselab.data.prepare import fold_indices, load_dataset
+from denselab.data.prepare import load_dataset
 from denselab.errors import DenselabError, SpecError
 from denselab.models.build import head_for
+from denselab.report.notebook import ReportView
 from denselab.search import recovery, store
 from denselab.search.compare import comparison_table
 from denselab.search.space import Space, parse
 from denselab.spec import Experiment, apply_override, read_yaml
-from denselab.train.engine import HPARAMS, apply_hparams
-from denselab.train.evaluate import Summary, holdout, make_member, run_engine
+from denselab.train.evaluate import holdout
+from denselab.train.plan import Arm, Plan
 from denselab.workflow import manifest
 
 STUDY_ATTR = "denselab"
@@ -57,12 +57,16 @@ TEST_ATTR = "denselab_test"
 TARGET_ATTR = "denselab_target"
 HISTORY_POINTS = 200  # at most this many epochs are kept per trial history (evenly spaced)
 GIVE_UP_AFTER = 3  # random/TPE: this many configurations in a row failing every attempt stop the search
-_PLACEHOLDER = {"learning_rate": 0.001, "dropout": 0.5, "l1": 0.0, "l2": 0.0}
 
 
-@dataclass
-class SearchResult:
-    """What `search` produced; `results` is what results.json holds."""
+@dataclass(repr=False)  # ReportView's one-line repr, not the whole study
+class SearchResult(ReportView):
+    """What `search` produced; `results` is what results.json holds.
+
+    In a notebook it shows the best configuration, the comparison table and the
+    optimisation history; `table(name)` (`best`, `comparison`, `trials`) and
+    `figure(name)` give the report's tables (DataFrames) and figures.
+    """
 
     space: Space
     study: object
@@ -73,13 +77,28 @@ class SearchResult:
     engine_calls: int = 0
     out: Path | None = None
 
+    _shown_tables = ("best", "comparison")
+
+    def _compose(self):
+        from denselab.report.search_report import compose
+
+        return compose(self.results)
+
+    def _title(self) -> str:
+        return f"denselab search · {self.results['name']}"
+
+    def _headline(self) -> list[str]:
+        b, t, metric = self.best, self.results["trials"], self.results["metric"]
+        test = f"; test {metric} {b['test'][metric]:.4f} on {b['test']['n']} rows" if b.get("test") else ""
+        return [f"best trial {b['trial']}: CV {metric} {b['cv']['mean']:.4f} ± {b['cv']['std']:.4f}{test}",
+                f"{t['complete']} of {t['wanted']} trials complete in {self.storage}"]
+
 
 @dataclass
 class _Ctx:
     space: Space
     study: object
-    dataset: object
-    folds: list  # (seed repetition, fold, train index, held-out index)
+    plan: Plan  # the data set, its splits and member seeds: the same for every trial
     engine: str | None
     log: Callable[[str], None]
     url: str
@@ -153,7 +172,7 @@ def open_search(space: Space, storage: str | None, engine: str | None, log) -> _
     direction = "maximize" if head.metric == "accuracy" else "minimize"
     study = _open_study(space, url, direction, head.metric, log)
     study.sampler = space.make_sampler()
-    return _Ctx(space, study, ds, _folds(exp, ds), engine, log, url,
+    return _Ctx(space, study, Plan.cv(exp, ds), engine, log, url,
                 recovery.Watch(url), head.metric, direction)
 
 
@@ -291,23 +310,22 @@ def _abandon(ctx: _Ctx, asked: list) -> None:
 
 
 def _run_batch(ctx: _Ctx, asked: list) -> int:
-    """Train the asked trials, one engine call per structure group; tell each. Returns how many completed."""
-    groups: dict[str, tuple] = {}
-    for trial, params in asked:
-        trial_exp = ctx.space.experiment(params)
-        base, hp = split_hparams(trial_exp)
-        key = json.dumps([base.to_dict(), sorted(hp)], sort_keys=True, default=str)
-        groups.setdefault(key, (base, []))[1].append((trial, params, hp))
+    """Train the asked trials, one engine call per structure group (the plan's); tell each.
+
+    Returns how many completed. A group's failure fails its trials only.
+    """
+    arms = {f"#{trial.number}": (trial, params) for trial, params in asked}
     completed = 0
-    for base, items in groups.values():
+    for group in ctx.plan.groups([Arm(name, ctx.space.experiment(params)) for name, (_, params) in arms.items()]):
         try:
-            outcome = _train_group(ctx, base, items)
+            outcome = _train_group(ctx, group)
         except DenselabError as exc:
-            outcome = {trial.number: str(exc) for trial, _, _ in items}
+            outcome = {arm.name: str(exc) for arm in group}
         except Exception as exc:  # the unit's own failure (bad values, XLA, memory): retried within budget
-            outcome = {trial.number: f"{type(exc).__name__}: {exc}" for trial, _, _ in items}
-        for trial, params, _ in items:
-            completed += _tell(ctx, trial, params, outcome[trial.number])
+            outcome = {arm.name: f"{type(exc).__name__}: {exc}" for arm in group}
+        for arm in group:
+            trial, params = arms[arm.name]
+            completed += _tell(ctx, trial, params, outcome[arm.name])
     return completed
 
 
@@ -352,103 +370,30 @@ def _told_anyway(ctx: _Ctx, trial, got) -> int:
     return 0
 
 
-def _train_group(ctx: _Ctx, base: Experiment, items: list) -> dict:
-    ds = ctx.dataset
-    if base.data.scaling != ds.scaling:
-        ds = dataclasses.replace(ds, scaling=base.data.scaling)
-    head = head_for(ds.task, ds.n_targets, base.model, base.train)
-    members = []
-    for trial, _, hp in items:
-        for s, k, tr, va in ctx.folds:
-            members.append(make_member(base, ds, head, tr, ds.x_train[va], ds.y_train[va],
-                                       seed=seeds.derive(base.seed, "member", s, k),
-                                       tag={"trial": trial.number, "fold": k, "seed": s}, hparams=hp))
+def _train_group(ctx: _Ctx, arms: list) -> dict:
     started = time.perf_counter()
-    result = run_engine(base, head, members, ctx.engine, None)
+    results = ctx.plan.run(arms, engine=ctx.engine)
     ctx.calls += 1
     wall = time.perf_counter() - started
-    per = len(ctx.folds)
     out = {}
-    info = manifest(base.seed)
-    for i, (trial, _, _) in enumerate(items):
-        rs = result.results[i * per:(i + 1) * per]
-        scores = np.array([r.scores[head.metric] for r in rs], dtype=float)
-        s = Summary.of(scores, head.metric)
-        cv = {"metric": head.metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95": list(s.ci95),
-              "scores": scores.tolist(), "losses": [float(r.scores["loss"]) for r in rs],
-              "fold": [k for _, k, _, _ in ctx.folds], "seed": [s_ for s_, _, _, _ in ctx.folds],
-              "epochs_run": [int(r.epochs_run) for r in rs]}
-        attrs = {"cv": _finite(cv), "history": compact_history([r.history for r in rs]),
-                 "engine": {"engine": result.engine, "group_trials": len(items), "members": len(members),
-                            "compile_s": round(result.compile_s, 4), "run_s": round(result.run_s, 4),
-                            "wall_s": round(wall, 4), "notes": list(result.notes)},
+    info = manifest(ctx.space.base.seed)
+    members = sum(len(r.scores) for r in results)
+    for r in results:
+        s = r.summary
+        cv = {"metric": r.metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95": list(s.ci95),
+              "scores": r.scores.tolist(), "losses": r.losses.tolist(), "fold": r.fold.tolist(),
+              "seed": r.seed.tolist(), "repeat": r.repeat.tolist(),
+              "epochs_run": [int(m.epochs_run) for m in r.members]}
+        attrs = {"cv": _finite(cv), "history": compact_history(r.histories),
+                 "engine": {"engine": r.engine, "group_trials": len(arms), "members": members,
+                            "compile_s": round(r.compile_s, 4), "run_s": round(r.run_s, 4),
+                            "wall_s": round(wall, 4), "notes": list(r.notes)},
                  "manifest": info}
-        out[trial.number] = {"value": s.mean, "attrs": attrs}
+        out[r.name] = {"value": s.mean, "attrs": attrs}
     return out
 
 
 # --- grouping and seeds --------------------------------------------------------
-
-def split_hparams(exp: Experiment) -> tuple[Experiment, dict]:
-    """(structure, member hyperparameters) of a trial's experiment.
-
-    The structure is `exp` with the numeric member hyperparameters blanked; trials
-    with equal structures train in one engine call. A hyperparameter becomes a member
-    override only where `engine.apply_hparams` gives it back exactly (e.g. `dropout`
-    only when every dropout in the model has the same rate); otherwise it stays part
-    of the structure. `apply_hparams(structure, hparams) == exp` always holds.
-    """
-    model, train = exp.model, exp.train
-    candidates = {"learning_rate": train.learning_rate}
-    rates = {layer.rate for layer in model.hidden if layer.type == "dropout"} | \
-        {layer.dropout for layer in model.hidden if layer.type != "dropout" and layer.dropout > 0}
-    if len(rates) == 1:
-        candidates["dropout"] = rates.pop()
-    for name in ("l1", "l2"):
-        values = {getattr(layer, name) for layer in model.hidden
-                  if layer.type in ("dense", "conv2d", "simplernn", "lstm", "gru")}
-        if len(values) == 1:
-            candidates[name] = values.pop()
-    kept = {}
-    for name in HPARAMS:
-        if name not in candidates:
-            continue
-        trial = {**kept, name: candidates[name]}
-        blank = _blank(model, train, trial)
-        if apply_hparams(*blank, trial) == (model, train):
-            kept = trial
-    blank_model, blank_train = _blank(model, train, kept)
-    return exp.replace(model=blank_model, train=blank_train), kept
-
-
-def _blank(model, train, hparams: dict):
-    layers = []
-    for layer in model.hidden:
-        changes = {}
-        if "dropout" in hparams:
-            if layer.type == "dropout":
-                changes["rate"] = _PLACEHOLDER["dropout"]
-            elif layer.dropout > 0:
-                changes["dropout"] = _PLACEHOLDER["dropout"]
-        for name in ("l1", "l2"):
-            if name in hparams and layer.type in ("dense", "conv2d", "simplernn", "lstm", "gru"):
-                changes[name] = _PLACEHOLDER[name]
-        layers.append(dataclasses.replace(layer, **changes) if changes else layer)
-    if "learning_rate" in hparams:
-        train = dataclasses.replace(train, learning_rate=_PLACEHOLDER["learning_rate"])
-    return dataclasses.replace(model, hidden=tuple(layers)), train
-
-
-def _folds(exp: Experiment, ds) -> list:
-    """(seed repetition, fold, train rows, held-out rows): the same for every trial."""
-    ev = exp.evaluate
-    out = []
-    for s in range(ev.seeds):
-        split_seed = seeds.derive(exp.seed, "folds", s)
-        for k, (tr, va) in enumerate(fold_indices(ds.y_train, ev.folds, ev.stratified, ds.task, split_seed)):
-            out.append((s, k, tr, va))
-    return out
-
 
 def compact_history(histories: list[dict]) -> dict:
     """Per-epoch mean over members of each history key, 5 significant digits, ≤ 200 epochs."""
@@ -514,7 +459,7 @@ def _best(ctx: _Ctx, metric: str) -> dict:
     best = ctx.study.best_trial
     params = dict(best.params)
     exp = ctx.space.experiment(params)
-    ds = ctx.dataset
+    ds = ctx.plan.dataset
     test = None
     cached = ctx.study.user_attrs.get(TEST_ATTR)
     if len(ds.y_test):
@@ -565,16 +510,16 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
             continue
         seen.add(key)
         cv = t.user_attrs["cv"]
-        order = np.lexsort((cv["fold"], cv["seed"]))
+        order = np.lexsort((cv["seed"], cv["fold"], cv.get("repeat", [0] * len(cv["fold"]))))
         params = _decoded(space, t.params)
         candidates.append({"trial": t.number, "params": params, "scores": np.asarray(cv["scores"])[order],
                            "label": f"#{t.number} " + ", ".join(f"{names[k]}={_show(v)}" for k, v in params.items())})
         if len(candidates) >= space.top:
             break
-    n_train = float(np.mean([len(tr) for _, _, tr, _ in ctx.folds]))
-    n_test = float(np.mean([len(va) for _, _, _, va in ctx.folds]))
+    n_train = float(np.mean([len(split.train) for split in ctx.plan.splits]))
+    n_test = float(np.mean([len(split.eval) for split in ctx.plan.splits]))
     comparison = comparison_table(candidates, n_train, n_test, maximize, metric)
-    ds = ctx.dataset
+    ds = ctx.plan.dataset
     ev = space.base.evaluate
     shown_raw = dict(raw)
     return {
@@ -586,7 +531,8 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
         "direction": direction,
         "sampler": space.sampler,
         "space": space.describe(),
-        "objective": {"folds": ev.folds, "seeds": ev.seeds, "members": len(ctx.folds),
+        "objective": {"folds": ev.folds, "seeds": ev.seeds, "repeats": ev.repeats,
+                      "members": len(ctx.plan.splits) * ev.seeds,
                       "n_train": n_train, "n_test": n_test},
         "trials": {"wanted": wanted, "complete": len(complete),
                    "failed": sum(t.state == TrialState.FAIL for t in trials),

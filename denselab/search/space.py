@@ -266,7 +266,15 @@ def _walk_inline(raw: dict, found: list) -> None:
             for name, v in value.items():
                 if name not in hints:
                     continue  # Experiment.from_dict reports the unknown field
-                if cls is ModelSpec and name == "hidden" and isinstance(v, list):
+                if cls is ModelSpec and name == "hidden" and isinstance(v, list) and v \
+                        and all(isinstance(layers, list) for layers in v):
+                    found.append(("model.hidden", "model.hidden", v))  # a choice among architectures
+                elif cls is ModelSpec and name == "layer" and isinstance(v, dict):
+                    layer_hints = typing.get_type_hints(LayerSpec)
+                    for lname, lv in v.items():
+                        if lname in layer_hints and _is_form(lv, layer_hints[lname]):
+                            found.append((f"model.layer.{lname}", f"model.layer.{lname}", lv))
+                elif cls is ModelSpec and name == "hidden" and isinstance(v, list):
                     layer_hints = typing.get_type_hints(LayerSpec)
                     for i, layer in enumerate(v):
                         if isinstance(layer, dict):
@@ -464,6 +472,7 @@ def _resolve(parts: list, raw: dict, where: str):
             if i >= len(parts):
                 return LayerSpec
             continue
+        hint = _optional_section(hint)
         if is_dataclass(hint):
             if i + 1 == len(parts):
                 raise SpecError(f"{where}: `{label}` is a whole section; search one of its fields, "
@@ -475,6 +484,12 @@ def _resolve(parts: list, raw: dict, where: str):
             raise SpecError(f"{where}: `{label}` is a single value; `{_label(parts)}` goes too deep")
         return hint
     return cls
+
+
+def _optional_section(hint):
+    """`LayerSpec | None` (model.layer) → LayerSpec: a section that may be left out."""
+    sections = [o for o in _options(hint) if is_dataclass(o)]
+    return sections[0] if len(sections) == 1 and set(_options(hint)) <= {sections[0], type(None)} else hint
 
 
 def _fixed(where: str, label: str) -> SpecError:
@@ -493,6 +508,8 @@ def _set(raw: dict, parts: list, value, create: bool = False) -> None:
                 raise SpecError(f"`{_label(parts)}`: `{part}` is missing in the spec")
             if part == "hidden":  # searching a layer of the default architecture
                 node[part] = _default_hidden()
+            elif part == "layer":  # searching the template layer: it starts as the first hidden one
+                node[part] = copy.deepcopy((node.get("hidden") or _default_hidden())[0])
             else:
                 node[part] = {}
         node = node[part]

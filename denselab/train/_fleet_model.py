@@ -48,20 +48,21 @@ class _Trace(threading.local):
     uniform = None  # this step's uniform draws for every dropout mask, flat
     offsets = None  # where each Dropout layer's draws start in `uniform`
     rows = None  # (batch,) bool: which rows of the minibatch are real
+    pack = None  # a packed program's per-member structure (see `pack_arrays`)
 
 
 _TRACE = _Trace()
 
 
 @contextlib.contextmanager
-def member_context(rates=None, uniform=None, offsets=None, rows=None):
+def member_context(rates=None, uniform=None, offsets=None, rows=None, pack=None):
     """Per-member arrays the swapped layers read while `stateless_call` is traced."""
-    saved = (_TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows)
-    _TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows = rates, uniform, offsets, rows
+    saved = (_TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows, _TRACE.pack)
+    _TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows, _TRACE.pack = rates, uniform, offsets, rows, pack
     try:
         yield
     finally:
-        _TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows = saved
+        _TRACE.rates, _TRACE.uniform, _TRACE.offsets, _TRACE.rows, _TRACE.pack = saved
 
 
 class RateDropout(keras.layers.Layer):
@@ -81,6 +82,9 @@ class RateDropout(keras.layers.Layer):
         if not training or _TRACE.rates is None:
             return inputs
         keep = 1.0 - _TRACE.rates[self.index]
+        if _TRACE.pack is not None:  # packed: one (batch, width) block per layer, drawn at the narrow layout
+            mask = _TRACE.uniform[self.index] < keep
+            return jnp.where(mask, inputs / keep, jnp.zeros_like(inputs))
         start = _TRACE.offsets[self.index]
         size = int(np.prod(inputs.shape))
         mask = _TRACE.uniform[start:start + size].reshape(inputs.shape) < keep
@@ -107,6 +111,37 @@ class MaskedBatchNorm(keras.layers.BatchNormalization):
         return ops.reshape(mean, (channels,)), ops.reshape(variance, (channels,))
 
 
+class PackedDense(keras.layers.Dense):
+    """A hidden Dense layer of a packed program: built at the pack's width, used by each
+    member at its own width, activation and depth (`_TRACE.pack` of the member traced).
+
+    Units past the member's width are multiplied by 0 (their weights start at 0 and
+    get no gradient), so the next layer sees exactly the narrow network's inputs;
+    a layer past the member's depth passes its input through (the identity), so the
+    output layer reads the member's last hidden layer. `activations` are the
+    candidates; a member's index selects one (`jnp.where`, so a candidate another
+    member uses costs one elementwise pass, and no gradient reaches the others).
+    Same arithmetic as `Dense.call` (matmul, add bias, activation).
+    """
+
+    def __init__(self, index: int, activations: tuple, **kwargs):
+        super().__init__(**kwargs)
+        self.index = index
+        self.candidates = tuple(keras.activations.get(a) for a in activations)
+
+    def call(self, inputs, training=None):
+        z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
+        pack = _TRACE.pack
+        out = self.candidates[0](z)
+        for k, fn in enumerate(self.candidates[1:], start=1):
+            out = jnp.where(pack["act"] == k, fn(z), out)
+        width = pack["widths"][self.index]
+        out = out * (jnp.arange(out.shape[-1]) < width).astype(out.dtype)
+        if self.index == 0:  # every member has a first layer (depth >= 1)
+            return out
+        return jnp.where(self.index < pack["depth"], out, inputs)
+
+
 @dataclass
 class FleetModel:
     """One built network and optimizer, and where each variable sits.
@@ -121,6 +156,7 @@ class FleetModel:
     kernels: list
     lr_index: int
     dropout_sizes: list  # values per row each Dropout layer masks, in call order
+    packed: tuple | None = None  # a packed program's candidate activations (None: one network)
 
     @property
     def trainable(self):
@@ -131,8 +167,11 @@ class FleetModel:
         return self.model.non_trainable_variables
 
 
-def build(model_spec, train_spec, head: Head, input_shape) -> FleetModel:
+def build(model_spec, train_spec, head: Head, input_shape, packed: tuple | None = None) -> FleetModel:
     """Build the network and the optimizer once, variables uninitialised (milliseconds).
+
+    packed: candidate activation names: `model_spec` is then a pack (a plain Dense MLP
+    at the pack's depth and width) whose hidden Dense layers become `PackedDense`.
 
     The variables are taken off Keras's list of variables to initialise later (which
     the exit of any outer `StatelessScope` would otherwise do, inside our traces):
@@ -143,7 +182,7 @@ def build(model_spec, train_spec, head: Head, input_shape) -> FleetModel:
     try:
         with StatelessScope(initialize_variables=False):
             base = build_model(model_spec, head, input_shape, name="fleet")
-            model = _swap_layers(base)
+            model = _swap_layers(base, packed)
         optimizer = optimizers.make(train_spec)
         try:
             with StatelessScope(initialize_variables=False):
@@ -169,20 +208,24 @@ def build(model_spec, train_spec, head: Head, input_shape) -> FleetModel:
         raise RuntimeError(f"optimizer {type(optimizer).__name__}: no single learning_rate variable")
     sizes = [int(np.prod(layer.output.shape[1:])) for layer in model.layers if isinstance(layer, RateDropout)]
     return FleetModel(model=model, optimizer=optimizer, weight_slots=slots, kernels=kernels,
-                      lr_index=lr_index[0], dropout_sizes=sizes)
+                      lr_index=lr_index[0], dropout_sizes=sizes, packed=packed)
 
 
-def _swap_layers(base: keras.Model) -> keras.Model:
-    """The same chain of layers with Dropout and BatchNormalization swapped (see module doc)."""
+def _swap_layers(base: keras.Model, packed: tuple | None = None) -> keras.Model:
+    """The same chain of layers with Dropout and BatchNormalization swapped (see module
+    doc), and for a pack the hidden Dense layers made `PackedDense`."""
     inputs = keras.Input(shape=base.input_shape[1:])
     x = inputs
-    n_dropout = 0
+    n_dropout = n_dense = 0
     for layer in base.layers[1:]:
         if isinstance(layer, keras.layers.Dropout):
             layer = RateDropout(n_dropout, name=layer.name)
             n_dropout += 1
         elif type(layer) is keras.layers.BatchNormalization:
             layer = MaskedBatchNorm.from_config(layer.get_config())
+        elif packed is not None and type(layer) is keras.layers.Dense and layer.name != "output":
+            layer = PackedDense(n_dense, packed, **layer.get_config())
+            n_dense += 1
         x = layer(x)
     return keras.Model(inputs, x, name=base.name)
 
@@ -237,13 +280,18 @@ def uniform(seed, tag, shape):
     threefry call site costs ~0.4 s of XLA compilation on CPU; this hash costs
     nothing to compile and is plenty for shuffles, dropout masks and initial weights.
     """
+    n = int(np.prod(shape))
+    return uniform_at(seed, tag, jax.lax.iota(jnp.uint32, n).reshape(shape))
+
+
+def uniform_at(seed, tag, index):
+    """`uniform(seed, tag, ...)`'s draws at the (row-major) positions `index` (uint32):
+    how a packed program reads each member's numbers at its narrow network's layout."""
     seed = jnp.asarray(seed).astype(jnp.uint32)
     tag = jnp.asarray(np.uint32(tag) if isinstance(tag, int) else tag).astype(jnp.uint32)
     k1 = _mix(_mix(seed ^ np.uint32(0x9E3779B9)) ^ tag)
     k2 = _mix(k1 ^ np.uint32(0x85EBCA6B))
-    n = int(np.prod(shape))
-    index = jax.lax.iota(jnp.uint32, n).reshape(shape)
-    bits = _mix(_mix(index ^ k1) ^ k2)
+    bits = _mix(_mix(jnp.asarray(index).astype(jnp.uint32) ^ k1) ^ k2)
     return (bits >> 8).astype(jnp.float32) * np.float32(2.0 ** -24)
 
 
@@ -278,22 +326,12 @@ def _sampler(init, shape):
     """
     shape = tuple(int(d) for d in shape)
     n = int(np.prod(shape)) if shape else 1
-    if isinstance(init, initializers.VarianceScaling):
-        fan_in, fan_out = compute_fans(shape, input_axes=init.input_axes, output_axes=init.output_axes)
-        scale = init.scale / max(1.0, {"fan_in": fan_in, "fan_out": fan_out}.get(init.mode, (fan_in + fan_out) / 2.0))
-        if init.distribution == "truncated_normal":
-            std = math.sqrt(scale) / 0.87962566103423978
-            return n, lambda u: std * _truncated_normal(u).reshape(shape)
-        if init.distribution == "untruncated_normal":
-            return n, lambda u: math.sqrt(scale) * _normal(u).reshape(shape)
-        limit = math.sqrt(3.0 * scale)
-        return n, lambda u: (-limit + 2.0 * limit * u).reshape(shape)
-    if type(init) is initializers.RandomUniform:
-        return n, lambda u: (init.minval + (init.maxval - init.minval) * u).reshape(shape)
-    if type(init) is initializers.RandomNormal:
-        return n, lambda u: (init.mean + init.stddev * _normal(u)).reshape(shape)
-    if type(init) is initializers.TruncatedNormal:
-        return n, lambda u: (init.mean + init.stddev * _truncated_normal(u)).reshape(shape)
+    affine = affine_sampler(init, shape)
+    if affine is not None:
+        loc, scale, g = affine
+        if loc is None:
+            return n, lambda u: scale * g(u).reshape(shape)
+        return n, lambda u: (loc + scale * g(u)).reshape(shape)
     if type(init) is initializers.Orthogonal and len(shape) >= 2:
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
         flat = (max(rows, cols), min(rows, cols))
@@ -304,6 +342,33 @@ def _sampler(init, shape):
             return init.gain * (q.T if rows < cols else q).reshape(shape)
 
         return int(np.prod(flat)), orthogonal
+    return None
+
+
+def _identity(u):
+    return u
+
+
+def affine_sampler(init, shape):
+    """(loc, scale, g) with values `loc + scale * g(u)` (loc None: `scale * g(u)`) for the
+    initializers whose draws are an affine map of a fixed transform of the uniforms,
+    else None. Each is exactly Keras's distribution; VarianceScaling's scale depends
+    on the fans of `shape`, which is how a packed member gets its own."""
+    if isinstance(init, initializers.VarianceScaling):
+        fan_in, fan_out = compute_fans(shape, input_axes=init.input_axes, output_axes=init.output_axes)
+        scale = init.scale / max(1.0, {"fan_in": fan_in, "fan_out": fan_out}.get(init.mode, (fan_in + fan_out) / 2.0))
+        if init.distribution == "truncated_normal":
+            return None, math.sqrt(scale) / 0.87962566103423978, _truncated_normal
+        if init.distribution == "untruncated_normal":
+            return None, math.sqrt(scale), _normal
+        limit = math.sqrt(3.0 * scale)
+        return -limit, 2.0 * limit, _identity
+    if type(init) is initializers.RandomUniform:
+        return init.minval, init.maxval - init.minval, _identity
+    if type(init) is initializers.RandomNormal:
+        return init.mean, init.stddev, _normal
+    if type(init) is initializers.TruncatedNormal:
+        return init.mean, init.stddev, _truncated_normal
     return None
 
 
@@ -320,17 +385,23 @@ def _constant(init, variable) -> np.ndarray:
 
 
 def init_function(fm: FleetModel):
-    """`init(seeds, learning_rates) -> (trainable, non_trainable, optimizer_vars)`, vmapped.
+    """`init(seeds, learning_rates, pack) -> (trainable, non_trainable, optimizer_vars)`, vmapped.
 
     Every variable gets the distribution of its Keras initializer, drawn from one
     uniform vector per member (`uniform(seed, INIT_TAG, ...)`): same member seed,
     same numbers. Initializers this module does not know are called as Keras's own,
-    seeded with a key of their own.
+    seeded with a key of their own. In a pack (`pack` from `pack_arrays`, else {})
+    each kernel is drawn at its member's own shape and place in that vector, so a
+    member starts where its narrow network would; the padding starts at 0.
     """
     variables = list(fm.trainable) + list(fm.non_trainable)
+    packed = {i: (k, affine_sampler(init, shape)) for i, k, init, shape in pack_kernels(fm)} if fm.packed else {}
     plans, total = [], 0
-    for v in variables:
+    for i, v in enumerate(variables):
         init = v._initializer
+        if i in packed:
+            plans.append(("packed",) + packed[i] + (None,))
+            continue
         plan = _sampler(init, v.shape) if isinstance(init, RandomInitializer) else None
         if plan is not None:
             plans.append(("u", total, plan[0], plan[1]))
@@ -344,11 +415,13 @@ def init_function(fm: FleetModel):
     opt_vars = fm.optimizer.variables
     n_t = len(fm.trainable)
 
-    def one(seed, learning_rate):
+    def one(seed, learning_rate, pack):
         u = uniform(seed, INIT_TAG, (max(total, 1),))
         values = []
         for i, (kind, a, b, f) in enumerate(plans):
-            if kind == "u":
+            if kind == "packed":
+                values.append(_packed_kernel(seed, variables[i], a, b, pack))
+            elif kind == "u":
                 values.append(f(u[a:a + b]).astype(variables[i].dtype))
             elif kind == "keras":
                 init = copy.copy(a)
@@ -364,3 +437,81 @@ def init_function(fm: FleetModel):
         return values[:n_t], values[n_t:], opt
 
     return jax.vmap(one)
+
+
+# --- packs: members of different widths, depths and activations in one program ------
+
+def pack_kernels(fm: FleetModel) -> list:
+    """(variable index, kernel slot, initializer, shape) of a pack's kernels: slot k < depth
+    is hidden layer k's, the last slot the output layer's."""
+    index = {id(v): i for i, v in enumerate(fm.trainable)}
+    dense = [layer for layer in fm.model.layers if isinstance(layer, keras.layers.Dense)]
+    return [(index[id(layer.kernel)], k, layer.kernel._initializer, tuple(layer.kernel.shape))
+            for k, layer in enumerate(dense)]
+
+
+def pack_arrays(fm: FleetModel, widths: list, activation: list) -> dict:
+    """A pack's per-member structure as arrays (numpy), what its layers and init read.
+
+    widths: each member's hidden widths (its depth is their number); activation: each
+    member's index into `fm.packed`. Gives `widths` (M, D) (0 past a member's depth),
+    `depth`, `act`, and per kernel slot the member's own kernel shape (`kernel_in`,
+    `kernel_out`), where its draws start in its uniform vector (`init_offset`: the
+    narrow network's layout) and its initializer's `init_loc`/`init_scale` at that shape.
+    """
+    kernels = pack_kernels(fm)
+    d, n_in, n_out = len(kernels) - 1, kernels[0][3][0], kernels[-1][3][1]
+    m = len(widths)
+    out = {"widths": np.zeros((m, d), np.int32), "depth": np.zeros(m, np.int32),
+           "act": np.asarray(activation, np.int32),
+           "kernel_in": np.zeros((m, d + 1), np.int32), "kernel_out": np.zeros((m, d + 1), np.int32),
+           "init_offset": np.zeros((m, d + 1), np.uint32),
+           "init_loc": np.zeros((m, d + 1), np.float32), "init_scale": np.zeros((m, d + 1), np.float32)}
+    for j, ws in enumerate(widths):
+        ws = [int(w) for w in ws]
+        out["widths"][j, :len(ws)] = ws
+        out["depth"][j] = len(ws)
+        shapes = list(zip([n_in] + ws[:-1], ws)) + [(ws[-1], n_out)]
+        slots = list(range(len(ws))) + [d]
+        offset = 0
+        for slot, shape in zip(slots, shapes):
+            loc, scale, _ = affine_sampler(kernels[slot][2], shape)
+            out["kernel_in"][j, slot], out["kernel_out"][j, slot] = shape
+            out["init_offset"][j, slot] = offset
+            out["init_loc"][j, slot] = 0.0 if loc is None else loc
+            out["init_scale"][j, slot] = scale
+            offset += shape[0] * shape[1]
+    return out
+
+
+def _packed_kernel(seed, variable, slot, affine, pack):
+    """One member's kernel at the pack's shape: its narrow kernel's exact draws, zeros around."""
+    loc, _, g = affine
+    rows, cols = (int(d) for d in variable.shape)
+    n_in, n_out = pack["kernel_in"][slot], pack["kernel_out"][slot]
+    i = jax.lax.broadcasted_iota(jnp.uint32, (rows, cols), 0)
+    j = jax.lax.broadcasted_iota(jnp.uint32, (rows, cols), 1)
+    index = pack["init_offset"][slot] + i * n_out.astype(jnp.uint32) + j
+    values = pack["init_scale"][slot] * g(uniform_at(seed, INIT_TAG, index))
+    if loc is not None:
+        values = pack["init_loc"][slot] + values
+    valid = (i < n_in.astype(jnp.uint32)) & (j < n_out.astype(jnp.uint32))
+    return jnp.where(valid, values, 0.0).astype(variable.dtype)
+
+
+def kernel_mask(pack, slot, shape):
+    """1 on a member's own part of a pack kernel, 0 on the padding (for the L1/L2 penalty)."""
+    i = jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+    j = jax.lax.broadcasted_iota(jnp.int32, shape, 1)
+    return ((i < pack["kernel_in"][slot]) & (j < pack["kernel_out"][slot])).astype(jnp.float32)
+
+
+def narrow_weights(weights: list, widths) -> list:
+    """A pack member's weights (pack order: kernel, bias per Dense layer) cut to its own
+    network's `get_weights()`: its layers, its widths, then the output layer."""
+    out, previous = [], None
+    for k, w in enumerate(int(w) for w in widths):
+        kernel, bias = weights[2 * k], weights[2 * k + 1]
+        out += [kernel[:previous, :w] if previous else kernel[:, :w], bias[:w]]
+        previous = w
+    return out + [weights[-2][:previous], weights[-1]]

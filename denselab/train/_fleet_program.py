@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from denselab.models import losses
-from denselab.train._fleet_model import FleetModel, init_function, member_context, uniform
+from denselab.train._fleet_model import FleetModel, init_function, kernel_mask, member_context, uniform, uniform_at
 
 HISTORY = 5  # loss, metric, val_loss, val_metric, ran (1.0 where the member trained that epoch)
 
@@ -61,10 +61,12 @@ class Program:
 
     # --- pieces -------------------------------------------------------------
 
-    def penalty(self, trainable, l1, l2):
+    def penalty(self, trainable, l1, l2, pack=None):
         total = jnp.float32(0.0)
         for k, i in enumerate(self.fm.kernels):
             w = trainable[i]
+            if pack is not None:  # a pack member's own weights only (L1's gradient at a padded 0 is not 0)
+                w = w * kernel_mask(pack, k, w.shape)
             if self.flags["l1"]:
                 total = total + l1[k] * jnp.sum(jnp.abs(w))
             if self.flags["l2"]:
@@ -79,16 +81,16 @@ class Program:
             return (jnp.argmax(pred, -1) == jnp.argmax(y, -1)).astype(jnp.float32)
         return jnp.mean(jnp.square(pred - y), axis=-1)
 
-    def forward(self, trainable, non_trainable, x, training, rates=None, uniform=None, rows=None):
+    def forward(self, trainable, non_trainable, x, training, rates=None, uniform=None, rows=None, pack=None):
         rates = rates if self.flags["dropout"] else None
-        with member_context(rates, uniform, self.offsets, rows):
+        with member_context(rates, uniform, self.offsets, rows, pack):
             return self.fm.model.stateless_call(trainable, non_trainable, x, training=training)
 
-    def batch_loss(self, trainable, non_trainable, xb, yb, rows, rates, uniform, l1, l2):
-        pred, non_trainable = self.forward(trainable, non_trainable, xb, True, rates, uniform, rows)
+    def batch_loss(self, trainable, non_trainable, xb, yb, rows, rates, uniform, l1, l2, pack):
+        pred, non_trainable = self.forward(trainable, non_trainable, xb, True, rates, uniform, rows, pack)
         w = rows.astype(jnp.float32)
         n = jnp.maximum(jnp.sum(w), 1.0)
-        loss = jnp.sum(self.loss_rows(yb, pred) * w) / n + self.penalty(trainable, l1, l2)
+        loss = jnp.sum(self.loss_rows(yb, pred) * w) / n + self.penalty(trainable, l1, l2, pack)
         return loss, (non_trainable, jnp.sum(self.metric_rows(yb, pred) * w))
 
     # --- one member, one epoch ---------------------------------------------
@@ -101,11 +103,15 @@ class Program:
         # One draw per epoch, one block per step: the step's B shuffle keys, then its
         # dropout uniforms. Element (s, w) depends on its index only, so a member's
         # draws do not depend on how far the fleet is padded.
-        draws = uniform(data["seed"], epoch, (steps, b + self.dropout_draws))
+        pack = state.get("pack")
+        if pack is None:
+            draws = uniform(data["seed"], epoch, (steps, b + self.dropout_draws))
+            keys, dropout_u = draws[:, :b].reshape(-1)[:n_max], draws[:, b:]
+        else:
+            keys, dropout_u = self.packed_draws(data["seed"], epoch, steps, pack["widths"])
+            keys = keys[:n_max]
         position = jnp.arange(n_max)
-        keys = draws[:, :b].reshape(-1)[:n_max]
         order = jnp.argsort(jnp.where(position < n, keys, 2.0)) if self.flags["shuffle"] else position
-        dropout_u = draws[:, b:]
         order = jnp.concatenate([order, jnp.zeros((steps * b - n_max,), order.dtype)])
         stopped = state["stopped"]
         grad_fn = jax.value_and_grad(self.batch_loss, has_aux=True)
@@ -119,7 +125,7 @@ class Program:
             active = (s * b < n) & ~stopped
             (loss, (ntr2, correct)), grads = grad_fn(
                 tr, ntr, x[idx], y[idx], rows, data["rates"], uniform,
-                data["l1"], data["l2"])
+                data["l1"], data["l2"], pack)
             tr2, opt2 = optimizer.stateless_apply(opt, grads, tr)
             tr, ntr, opt = _where(active, (tr2, ntr2, opt2), (tr, ntr, opt))
             n_rows = jnp.sum(rows.astype(jnp.float32))
@@ -133,12 +139,12 @@ class Program:
         n_f = jnp.maximum(n.astype(jnp.float32), 1.0)
         train_loss, train_metric = loss_sum / n_f, metric_sum / n_f
 
-        pred, _ = self.forward(tr, ntr, data["x_val"], False)
+        pred, _ = self.forward(tr, ntr, data["x_val"], False, pack=pack)
         vw = (jnp.arange(data["x_val"].shape[0]) < data["n_val"]).astype(jnp.float32)
         nv = jnp.sum(vw)
         nan = jnp.float32(np.nan)
         val_loss = jnp.where(nv > 0, jnp.sum(self.loss_rows(data["y_val"], pred) * vw) / jnp.maximum(nv, 1.0)
-                             + self.penalty(tr, data["l1"], data["l2"]), nan)
+                             + self.penalty(tr, data["l1"], data["l2"], pack), nan)
         val_metric = jnp.where(nv > 0, jnp.sum(self.metric_rows(data["y_val"], pred) * vw)
                                / jnp.maximum(nv, 1.0), nan)
 
@@ -159,6 +165,24 @@ class Program:
         record = jnp.stack([train_loss, train_metric, val_loss, val_metric, ran])
         return new, jnp.where(stopped, jnp.full_like(record, np.nan).at[4].set(0.0), record)
 
+    def packed_draws(self, seed, epoch, steps, widths):
+        """A pack member's shuffle keys and per-layer dropout uniforms (steps, D, B, width),
+        read at the positions its narrow network's program draws them (see `member_epoch`):
+        a step's block is B keys then each Dropout layer's B × w_l values."""
+        b = self.batch
+        width = self.fm.model.layers[1].units
+        w = widths.astype(jnp.uint32)
+        stride = b + (b * jnp.sum(w) if self.flags["dropout"] else jnp.uint32(0))
+        step = jax.lax.broadcasted_iota(jnp.uint32, (steps, b), 0)
+        keys = uniform_at(seed, epoch, step * stride + jax.lax.broadcasted_iota(jnp.uint32, (steps, b), 1))
+        if not self.flags["dropout"]:
+            return keys.reshape(-1), jnp.zeros((steps, 0), jnp.float32)
+        start = b * (jnp.cumsum(w) - w)  # where each layer's block starts after the keys
+        shape = (steps, len(self.fm.dropout_sizes), b, width)
+        s, l, r, u = (jax.lax.broadcasted_iota(jnp.uint32, shape, axis) for axis in range(4))
+        index = s * stride + b + start[l] + r * w[l] + u
+        return keys.reshape(-1), uniform_at(seed, epoch, index)
+
     # --- the programs -------------------------------------------------------
 
     def chunk_fn(self, state, data, epoch0):
@@ -174,12 +198,15 @@ class Program:
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk, dtype=jnp.int32))
 
-    def init_fn(self, seeds, learning_rates):
-        """The loop's carry: each member's initial variables plus its bookkeeping."""
-        trainable, non_trainable, opt = init_function(self.fm)(seeds, learning_rates)
+    def init_fn(self, seeds, learning_rates, pack):
+        """The loop's carry: each member's initial variables plus its bookkeeping (and, in a
+        pack, its structure: `pack_arrays`; {} otherwise)."""
+        trainable, non_trainable, opt = init_function(self.fm)(seeds, learning_rates, pack)
         m = seeds.shape[0]
         state = {"trainable": trainable, "non_trainable": non_trainable, "optimizer": opt,
                  "stopped": jnp.zeros((m,), bool), "epochs_run": jnp.zeros((m,), jnp.int32)}
+        if self.fm.packed:
+            state["pack"] = pack
         if self.patience is not None:
             state.update(best_val=jnp.full((m,), np.inf, jnp.float32), best_epoch=jnp.zeros((m,), jnp.int32),
                          wait=jnp.zeros((m,), jnp.int32), best_trainable=trainable,
@@ -197,9 +224,9 @@ class Program:
             trainable = pick(state["best_trainable"], trainable)
             non_trainable = pick(state["best_non_trainable"], non_trainable)
 
-        def one(tr, ntr, xm, ym):
-            pred = self.forward(tr, ntr, xm, False)[0]
+        def one(tr, ntr, xm, ym, pack):
+            pred = self.forward(tr, ntr, xm, False, pack=pack)[0]
             return pred, self.loss_rows(ym, pred)
 
-        pred, loss = jax.vmap(one)(trainable, non_trainable, x, y)
+        pred, loss = jax.vmap(one)(trainable, non_trainable, x, y, state.get("pack"))
         return trainable, non_trainable, pred, loss

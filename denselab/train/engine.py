@@ -10,8 +10,10 @@ network structure and returns per-member histories, scores and weights. The flee
 `model.fit` as the reference. `evaluate.py` builds members and never cares which
 engine ran them.
 
-Owns: `Member` hyperparameter overrides (`learning_rate`, `dropout`, `l1`, `l2`)
-and their meaning, in `apply_hparams`, so both engines agree on it.
+Owns: `Member` hyperparameter overrides (`depth`, `units`, `activation`,
+`learning_rate`, `dropout`, `l1`, `l2`) and their meaning, in `apply_hparams`, so both
+engines agree on it; and which of a trial's settings are member data, in
+`split_hparams` (the one place that decides what trains in one engine call).
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ import numpy as np
 from denselab.models.build import Head
 from denselab.spec import ModelSpec, TrainSpec
 
-HPARAMS = ("learning_rate", "dropout", "l1", "l2")
+HPARAMS = ("depth", "units", "activation", "learning_rate", "dropout", "l1", "l2")
+STRUCTURAL = ("depth", "units", "activation")  # change the network's shapes or code: the fleet packs them
+_PLACEHOLDER = {"depth": 1, "units": 32, "activation": "relu",
+                "learning_rate": 0.001, "dropout": 0.5, "l1": 0.0, "l2": 0.0}
+_PENALISED = ("dense", "conv2d", "simplernn", "lstm", "gru")
 
 
 @dataclass
@@ -83,14 +89,27 @@ class Engine(Protocol):
 
 
 def apply_hparams(model: ModelSpec, train: TrainSpec, hparams: dict) -> tuple[ModelSpec, TrainSpec]:
-    """The specs a member's overrides stand for (the reference meaning of each)."""
+    """The specs a member's overrides stand for (the reference meaning of each).
+
+    depth, units, activation: only for a plain Dense MLP (`plain_mlp`): `depth` hidden
+    layers, each a copy of the template layer (`model.layer`, else the first hidden
+    layer); `units` their width (an int: every layer's; a list: one per layer, which
+    also gives the depth); `activation` every hidden layer's activation.
+    learning_rate: `train.learning_rate`. dropout: the rate of every dropout in the
+    model. l1, l2: the penalty of every kernel.
+    """
     unknown = set(hparams) - set(HPARAMS)
     if unknown:
         raise ValueError(f"unknown member hyperparameter(s) {sorted(unknown)}; expected {HPARAMS}")
     if "learning_rate" in hparams:
         train = dataclasses.replace(train, learning_rate=float(hparams["learning_rate"]))
-    layers = []
-    for layer in model.hidden:
+    if any(name in hparams for name in STRUCTURAL):
+        if plain_mlp(model) is None:
+            raise ValueError(f"member hyperparameters {[n for n in STRUCTURAL if n in hparams]} need a plain "
+                             "Dense MLP (hidden layers that differ in `units` only)")
+        model = _shape(model, hparams)
+
+    def change(layer):
         changes = {}
         if "dropout" in hparams:
             if layer.type == "dropout":
@@ -98,10 +117,138 @@ def apply_hparams(model: ModelSpec, train: TrainSpec, hparams: dict) -> tuple[Mo
             elif layer.dropout > 0:
                 changes["dropout"] = float(hparams["dropout"])
         for name in ("l1", "l2"):
-            if name in hparams and layer.type in ("dense", "conv2d", "simplernn", "lstm", "gru"):
+            if name in hparams and layer.type in _PENALISED:
                 changes[name] = float(hparams[name])
-        layers.append(dataclasses.replace(layer, **changes) if changes else layer)
-    return dataclasses.replace(model, hidden=tuple(layers)), train
+        return changes
+
+    return _with_layers(model, change), train
+
+
+def plain_mlp(model: ModelSpec):
+    """The template layer of a plain Dense MLP (≥ 1 hidden dense layers equal but for
+    `units`, no reshaping), else None: the networks `depth`/`units`/`activation` describe."""
+    hidden = tuple(model.hidden)
+    template = model.layer if model.layer is not None else (hidden[0] if hidden else None)
+    if template is None or template.type != "dense" or model.input_shape is not None:
+        return None
+    if any(dataclasses.replace(layer, units=template.units) != template for layer in hidden):
+        return None
+    return template
+
+
+def _shape(model: ModelSpec, hparams: dict) -> ModelSpec:
+    """`model` with the depth, widths and activation of `hparams` (see `apply_hparams`)."""
+    units = hparams.get("units", None)
+    widths = tuple(int(w) for w in units) if isinstance(units, (tuple, list)) else None
+    depth = int(hparams["depth"]) if "depth" in hparams else (len(widths) if widths else None)
+    if widths is not None and depth != len(widths):
+        raise ValueError(f"member hyperparameters: `units` lists {len(widths)} widths but `depth` is {depth}")
+    if depth is not None and depth < 1:
+        raise ValueError(f"member hyperparameter `depth`: got {depth}; expected at least 1 hidden layer")
+    if "activation" in hparams:
+        act = hparams["activation"]
+        model = _with_layers(model, lambda layer: {"activation": act} if layer.type == "dense" else {})
+    if widths is not None and len(set(widths)) > 1:  # per-layer widths: written out as `hidden`
+        template = plain_mlp(model)
+        return dataclasses.replace(model, depth=None, units=None, layer=None,
+                                   hidden=tuple(dataclasses.replace(template, units=w) for w in widths))
+    width = widths[0] if widths else (int(units) if units is not None else None)
+    if model.depth is not None or model.units is not None:  # the spec's own fields: they rebuild `hidden`
+        return dataclasses.replace(model, depth=depth if depth is not None else model.depth,
+                                   units=width if width is not None else model.units)
+    template = plain_mlp(model)
+    width = width if width is not None else template.units
+    n = depth if depth is not None else len(model.hidden)
+    return dataclasses.replace(model, hidden=(dataclasses.replace(template, units=width),) * n)
+
+
+def _with_layers(model: ModelSpec, change) -> ModelSpec:
+    """`model` with `change(layer)` (a dict of fields) applied to every hidden layer and the template."""
+    def apply(layer):
+        changes = change(layer)
+        return dataclasses.replace(layer, **changes) if changes else layer
+
+    layer = apply(model.layer) if model.layer is not None else None
+    return dataclasses.replace(model, hidden=tuple(apply(layer_) for layer_ in model.hidden), layer=layer)
+
+
+def split_hparams(exp):
+    """(structure, member hyperparameters) of a trial's experiment.
+
+    The structure is `exp` with the member hyperparameters blanked; trials with equal
+    structures train in one engine call. A hyperparameter becomes a member override
+    only where `apply_hparams` gives it back exactly (e.g. `dropout` only when every
+    dropout in the model has the same rate; `depth`, `units`, `activation` only for a
+    plain Dense MLP, whose members the fleet packs into one program where that pays);
+    otherwise it stays part of the structure. `apply_hparams(structure, hparams)` is
+    always the same network as `exp` (equal to it, once `depth`/`units`/`layer` are
+    written out as `hidden` where the network is member data).
+    """
+    model, train = exp.model, exp.train
+    candidates = {}
+    template = plain_mlp(model)
+    if template is not None:
+        widths = tuple(layer.units for layer in model.hidden)
+        if model.depth is not None:
+            candidates["depth"] = model.depth
+        candidates["units"] = widths[0] if len(set(widths)) == 1 else widths
+        candidates["activation"] = template.activation
+    candidates["learning_rate"] = train.learning_rate
+    rates = {layer.rate for layer in model.hidden if layer.type == "dropout"} | \
+        {layer.dropout for layer in model.hidden if layer.type != "dropout" and layer.dropout > 0}
+    if len(rates) == 1:
+        candidates["dropout"] = rates.pop()
+    for name in ("l1", "l2"):
+        values = {getattr(layer, name) for layer in model.hidden if layer.type in _PENALISED}
+        if len(values) == 1:
+            candidates[name] = values.pop()
+    if "units" in candidates and "depth" not in candidates and model.units is None:
+        candidates["depth"] = len(model.hidden)  # explicit layers: the depth is member data too
+    kept = {}
+    for name in HPARAMS:
+        if name not in candidates:
+            continue
+        trial = {**kept, name: candidates[name]}
+        blank = _blank(model, train, trial)
+        if _same_network(apply_hparams(*blank, trial), (model, train)):
+            kept = trial
+    blank_model, blank_train = _blank(model, train, kept)
+    return exp.replace(model=blank_model, train=blank_train), kept
+
+
+def _same_network(got, want) -> bool:
+    """Equal specs, or equal once `depth`/`units`/`layer` are written out as `hidden`."""
+    if got == want:
+        return True
+    (gm, gt), (wm, wt) = got, want
+    def plain(m):
+        return dataclasses.replace(m, depth=None, units=None, layer=None, hidden=tuple(m.hidden))
+    return gt == wt and plain(gm) == plain(wm)
+
+
+def _blank(model, train, hparams: dict):
+    structural = {name: _PLACEHOLDER[name] for name in STRUCTURAL if name in hparams}
+    if isinstance(hparams.get("units"), (tuple, list)):  # per-layer widths give the depth too
+        structural["depth"] = _PLACEHOLDER["depth"]
+    if structural:  # written out as `hidden`: one structure however the trials wrote their layers
+        model = _shape(model, structural)
+        model = dataclasses.replace(model, depth=None, units=None, layer=None, hidden=tuple(model.hidden))
+
+    def change(layer):
+        changes = {}
+        if "dropout" in hparams:
+            if layer.type == "dropout":
+                changes["rate"] = _PLACEHOLDER["dropout"]
+            elif layer.dropout > 0:
+                changes["dropout"] = _PLACEHOLDER["dropout"]
+        for name in ("l1", "l2"):
+            if name in hparams and layer.type in _PENALISED:
+                changes[name] = _PLACEHOLDER[name]
+        return changes
+
+    if "learning_rate" in hparams:
+        train = dataclasses.replace(train, learning_rate=_PLACEHOLDER["learning_rate"])
+    return _with_layers(model, change), train
 
 
 def targets(head: Head, y: np.ndarray) -> np.ndarray:

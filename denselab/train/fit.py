@@ -14,6 +14,7 @@ import numpy as np
 
 from denselab.models import losses, optimizers
 from denselab.models.build import Head, build_model
+from denselab.train import limits
 from denselab.train.engine import EngineResult, Member, MemberResult, apply_hparams, metric_value
 
 
@@ -36,6 +37,9 @@ def train_members(model_spec, train_spec, head: Head, members: list[Member], pro
         spec_m, train_m = apply_hparams(model_spec, train_spec, member.hparams)
         keras.utils.set_random_seed(member.seed)
         model = compile_model(build_model(spec_m, head, member.x_train.shape[1:]), train_m, head)
+        if i == 0:  # before the first fit: what all members will keep must fit in memory
+            limits.check(train_spec.epochs, len(members), model.count_params(),
+                         max(len(m.x_eval) for m in members), head.n_outputs)
         has_val = member.x_val is not None
         x_val, y_val = (member.x_val, member.y_val) if has_val else (member.x_eval, member.y_eval)
         validation = (x_val, y_val) if len(x_val) else None  # no rows to watch: no val_ curves
@@ -72,4 +76,7 @@ class _Progress(keras.callbacks.Callback):
         self.report, self.offset, self.total = report, offset, total
 
     def on_epoch_end(self, epoch, logs=None):
+        from denselab.progress import publish
+
+        publish(logs or {})
         self.report(self.offset + epoch + 1, self.total)

@@ -40,6 +40,7 @@ import math
 import os
 import pickle
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -47,9 +48,10 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from denselab import progress as progress_  # `progress` is the engine's callback argument
 from denselab.models.build import Head
 from denselab.spec import ModelSpec, TrainSpec
-from denselab.train import _fleet_model
+from denselab.train import _fleet_model, _fleet_pack, limits
 from denselab.train._fleet_program import Program
 from denselab.train.engine import EngineResult, Member, MemberResult, metric_value
 
@@ -90,7 +92,7 @@ def last_timings() -> dict:
 
 
 def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, members: list[Member],
-                  progress=None, *, on_chunk=None) -> EngineResult:
+                  progress=None, *, on_chunk=None, chunk_epochs: int | None = None) -> EngineResult:
     """Train every member in one compiled program (see `engine.py` for the contract).
 
     on_chunk: optional callback(index, histories, weights) called after each epoch
@@ -98,6 +100,8 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
     in `members`), `histories` their per-epoch dicts so far (as in `MemberResult`),
     `weights` their current weights (`get_weights()` order). An exception it raises
     stops training (e.g. a cancel button).
+    chunk_epochs: epochs per chunk (default: the run in `CHUNKS` chunks); 1 gives a
+    callback per epoch, so a live view can stop or redraw within one epoch.
     """
     started = time.perf_counter()
     reason = unsupported(model_spec)
@@ -115,13 +119,61 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
             raise ValueError(f"members[{i}] has no training rows; give each member at least one row")
     timings = {"setup_s": 0.0, "trace_s": 0.0, "compile_s": 0.0, "run_s": 0.0}
     timings.update(compile_init_s=0.0, compile_chunk_s=0.0, compile_finish_s=0.0)
+    units = _plan(model_spec, train_spec, head, members)
+    results, notes, groups, done = [None] * len(members), [], 0, 0
+    total = len(members) * train_spec.epochs
+    for unit in units:
+        sub = [dataclasses.replace(members[i], hparams=hp) for i, hp in zip(unit.index, unit.hparams)]
+        moved = (lambda d, _t, _o=done: progress(_o + d, total)) if progress else None
+        chunk_cb = (lambda idx, h, w, _u=unit: on_chunk([_u.index[i] for i in idx], h, w)) if on_chunk else None
+        out, n_groups = _train_unit(unit, train_spec, head, sub, input_shape, moved, chunk_cb,
+                                    chunk_epochs, timings)
+        for i, r in zip(unit.index, out):
+            results[i] = r
+        groups += n_groups
+        done += len(sub) * train_spec.epochs
+        if n_groups > 1:
+            notes.append(f"fleet: {len(sub)} members trained in {n_groups} groups to fit the memory budget")
+    packs = [u for u in units if u.packed]
+    if len(units) > 1 or packs:
+        networks = {repr(_fleet_pack.network_of(model_spec, m.hparams)[0]) for m in members}
+        notes.append(f"fleet: {len(networks)} networks in {len(units)} programs ({len(packs)} packed)")
+    _LAST.clear()
+    _LAST.update(timings, total_s=time.perf_counter() - started, groups=groups, programs=len(units),
+                 packed=len(packs), group_size=max(len(u.index) for u in units))
+    return EngineResult(results=results, engine="fleet", notes=notes,
+                        compile_s=timings["trace_s"] + timings["compile_s"], run_s=timings["run_s"])
+
+
+def _plan(model_spec, train_spec, head, members) -> list:
+    """The call's programs (`_fleet_pack.plan`): one network, or packs where they pay."""
+    rows = max(len(m.x_train) for m in members)
+    return _fleet_pack.plan(model_spec, [m.hparams for m in members], epochs=train_spec.epochs, rows=rows,
+                            n_in=int(np.prod(members[0].x_train.shape[1:])), n_out=head.n_outputs,
+                            batch_size=train_spec.batch_size)
+
+
+def _train_unit(unit, train_spec, head, members, input_shape, progress, on_chunk, chunk_epochs, timings):
+    """Train one program's members: (their results in order, number of memory groups)."""
+    started = time.perf_counter()
+    model_spec = unit.spec
     hp = _fleet_model.member_arrays(model_spec, train_spec, members)
+    pack = {}
+    if unit.packed:  # layers past a member's depth: no dropout, no penalty (they are the identity)
+        depth = np.asarray([len(w) for w in unit.widths])
+        past = np.arange(len(model_spec.hidden))[None, :] >= depth[:, None]
+        for name in ("rates", "l1", "l2"):
+            if hp[name].shape[1] == past.shape[1]:
+                hp[name] = np.where(past, 0.0, hp[name]).astype(np.float32)
     patience = train_spec.patience if train_spec.patience and any(m.x_val is not None for m in members) else None
     flags = {"dropout": bool((hp["rates"] > 0).any()), "l1": bool((hp["l1"] > 0).any()),
              "l2": bool((hp["l2"] > 0).any()), "shuffle": _shuffle}
-    entry = _entry(model_spec, train_spec, head, input_shape)
+    entry = _entry(model_spec, train_spec, head, input_shape, unit.packed)
+    if unit.packed:
+        pack = _fleet_model.pack_arrays(entry.fm, unit.widths, unit.act)
     epochs = train_spec.epochs
-    chunk = math.ceil(epochs / min(epochs, CHUNKS))
+    limits.check(epochs, len(members), _param_count(entry.fm), max(len(m.x_eval) for m in members), head.n_outputs)
+    chunk = chunk_epochs or math.ceil(epochs / min(epochs, CHUNKS))
     shapes = {
         "train": max(len(m.x_train) for m in members),
         "val": max(1, max(len(m.x_val if m.x_val is not None else m.x_eval) for m in members)),
@@ -129,40 +181,39 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
     }
     program = entry.program(train_spec.batch_size, epochs, chunk, patience, flags)
     groups = _groups(members, entry, train_spec.batch_size, shapes, patience)
-    timings["setup_s"] = time.perf_counter() - started
+    timings["setup_s"] += time.perf_counter() - started
 
     results, done, total = [], 0, len(members) * epochs
     for group in groups:
         real = [members[i] for i in group if i is not None]
         padded = [members[i if i is not None else group[0]] for i in group]
-        data = _pack(padded, hp, [i if i is not None else group[0] for i in group], shapes)
+        data = _pack(padded, hp, [i if i is not None else group[0] for i in group], shapes, pack)
         fns = entry.compiled_for(program, data, timings)
         t = time.perf_counter()
         data = jax.device_put(data)
-        state = fns["init"](data["seed"], data["learning_rate"])
+        state = fns["init"](data["seed"], data["learning_rate"], data["pack"])
         history = []
         for c in range(math.ceil(epochs / chunk)):
             state, record = fns["chunk"](state, data["train"], np.int32(c * chunk))
             history.append(np.asarray(record))
             if progress:
+                _publish(history[-1], len(real), epochs - c * chunk, head.metric)
                 progress(done + len(real) * min(epochs, (c + 1) * chunk), total)
             if on_chunk:
-                _report_chunk(on_chunk, group, real, head, history, state, entry.fm.weight_slots, epochs)
+                _report_chunk(on_chunk, group, real, head, history, state, entry.fm.weight_slots, epochs,
+                              unit.widths)
         history = np.concatenate(history)[:epochs]  # (epochs, M, 5)
         out = jax.device_get(fns["finish"](state, data["train"]["early_stop"], data["x_eval"], data["y_eval"]))
         book = jax.device_get({k: state[k] for k in ("epochs_run", "best_epoch") if k in state})
         timings["run_s"] += time.perf_counter() - t
-        for j, member in enumerate(real):
-            results.append(_member_result(j, member, head, history, book, out, entry.fm.weight_slots,
-                                          patience is not None and member.x_val is not None))
+        for j, (i, member) in enumerate(zip(group, real)):
+            result = _member_result(j, member, head, history, book, out, entry.fm.weight_slots,
+                                    patience is not None and member.x_val is not None)
+            if unit.packed:
+                result.weights = _fleet_model.narrow_weights(result.weights, unit.widths[i])
+            results.append(result)
         done += len(real) * epochs
-    _LAST.clear()
-    _LAST.update(timings, total_s=time.perf_counter() - started, groups=len(groups),
-                 group_size=len(groups[0]))
-    notes = [f"fleet: {len(members)} members trained in {len(groups)} groups of {len(groups[0])} "
-             f"to fit the memory budget"] if len(groups) > 1 else []
-    return EngineResult(results=results, engine="fleet", notes=notes,
-                        compile_s=timings["trace_s"] + timings["compile_s"], run_s=timings["run_s"])
+    return results, len(groups)
 
 
 def initial_weights(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, members: list[Member]) -> list:
@@ -170,14 +221,21 @@ def initial_weights(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, me
 
     Same member seed, same weights, whatever the other members are.
     """
-    entry = _entry(model_spec, train_spec, head, tuple(members[0].x_train.shape[1:]))
-    program = Program(entry.fm, head, train_spec.batch_size, 1, 1, None,
-                      {"dropout": False, "l1": False, "l2": False, "shuffle": False})
-    hp = _fleet_model.member_arrays(model_spec, train_spec, members)
-    seeds = np.asarray([m.seed & 0xFFFFFFFF for m in members], np.uint32)
-    state = jax.device_get(jax.jit(program.init_fn)(seeds, hp["learning_rate"]))
-    return [[np.asarray(state["trainable" if kind == "t" else "non_trainable"][i][j]) for kind, i in entry.fm.weight_slots]
-            for j in range(len(members))]
+    out = [None] * len(members)
+    for unit in _plan(model_spec, train_spec, head, members):
+        sub = [dataclasses.replace(members[i], hparams=hp) for i, hp in zip(unit.index, unit.hparams)]
+        entry = _entry(unit.spec, train_spec, head, tuple(members[0].x_train.shape[1:]), unit.packed)
+        program = Program(entry.fm, head, train_spec.batch_size, 1, 1, None,
+                          {"dropout": False, "l1": False, "l2": False, "shuffle": False})
+        hp = _fleet_model.member_arrays(unit.spec, train_spec, sub)
+        seeds = np.asarray([m.seed & 0xFFFFFFFF for m in sub], np.uint32)
+        pack = _fleet_model.pack_arrays(entry.fm, unit.widths, unit.act) if unit.packed else {}
+        state = jax.device_get(jax.jit(program.init_fn)(seeds, hp["learning_rate"], pack))
+        for j, i in enumerate(unit.index):
+            weights = [np.asarray(state["trainable" if kind == "t" else "non_trainable"][k][j])
+                       for kind, k in entry.fm.weight_slots]
+            out[i] = _fleet_model.narrow_weights(weights, unit.widths[j]) if unit.packed else weights
+    return out
 
 
 # --- programs and their cache --------------------------------------------------
@@ -212,11 +270,11 @@ class _Entry:
         _STATS["misses"] += 1
         base = repr((self.key, program.key, shapes, _VERSIONS, jax.default_backend()))
         t = time.perf_counter()
-        init = _export("init", program.init_fn, (data["seed"], data["learning_rate"]), base)
+        init = _export("init", program.init_fn, (data["seed"], data["learning_rate"], data["pack"]), base)
         state = jax.tree_util.tree_unflatten(
             init.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in init.out_avals])
         early_stop = data["train"]["early_stop"]
-        args = {"init": (data["seed"], data["learning_rate"]),
+        args = {"init": (data["seed"], data["learning_rate"], data["pack"]),
                 "chunk": (state, data["train"], jax.ShapeDtypeStruct((), jnp.int32)),
                 "finish": (state, early_stop, data["x_eval"], data["y_eval"])}
         exported = {"init": init,
@@ -274,10 +332,10 @@ def _export(name: str, fn, args, base: str):
     return exp
 
 
-def _entry(model_spec, train_spec, head, input_shape) -> _Entry:
-    key = _structure_key(model_spec, train_spec, head, input_shape)
+def _entry(model_spec, train_spec, head, input_shape, packed=None) -> _Entry:
+    key = _structure_key(model_spec, train_spec, head, input_shape) + (f" packed {packed}" if packed else "")
     if key not in _PROGRAMS:
-        fm = _fleet_model.build(model_spec, train_spec, head, input_shape)
+        fm = _fleet_model.build(model_spec, train_spec, head, input_shape, packed)
         _PROGRAMS[key] = _Entry(fm, head, key)
     return _PROGRAMS[key]
 
@@ -311,8 +369,8 @@ def _pad(arrays, n_max: int) -> np.ndarray:
     return out
 
 
-def _pack(members, hp, index, shapes) -> dict:
-    """Padded per-member arrays (numpy) and row counts."""
+def _pack(members, hp, index, shapes, pack) -> dict:
+    """Padded per-member arrays (numpy) and row counts; `pack`: a pack's structure arrays."""
     val_x = [m.x_val if m.x_val is not None else m.x_eval for m in members]
     val_y = [m.y_val if m.x_val is not None else m.y_eval for m in members]
     idx = np.asarray(index)
@@ -328,6 +386,7 @@ def _pack(members, hp, index, shapes) -> dict:
         "early_stop": np.asarray([m.x_val is not None for m in members]),
     }
     return {"train": train, "seed": train["seed"], "learning_rate": hp["learning_rate"][idx],
+            "pack": {k: v[idx] for k, v in pack.items()},
             "x_eval": _pad([m.x_eval for m in members], shapes["eval"]),
             "y_eval": _pad([m.y_eval for m in members], shapes["eval"])}
 
@@ -350,16 +409,26 @@ def _member_result(j, member, head, history, book, out, slots, early_stop) -> Me
                         best_epoch=best, epochs_run=runs)
 
 
-def _report_chunk(on_chunk, group, real, head, history, state, slots, epochs) -> None:
-    """Call `on_chunk` with the running group's histories and weights so far."""
+def _publish(record: np.ndarray, n_real: int, left: int, metric: str) -> None:
+    """The chunk's last real epoch, mean over the real members, for the shell's bar."""
+    row = record[min(len(record), left) - 1, :n_real, :4]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a member without validation rows: NaN
+        means = np.nanmean(row, axis=0)
+    progress_.publish(dict(zip(("loss", metric, "val_loss", f"val_{metric}"), means)))
+
+
+def _report_chunk(on_chunk, group, real, head, history, state, slots, epochs, widths=None) -> None:
+    """Call `on_chunk` with the running group's histories and weights so far (`widths`:
+    a pack's member widths, to cut each member's weights to its own network)."""
     h = np.concatenate(history)[:epochs]
     names = ("loss", head.metric, "val_loss", f"val_{head.metric}")
     snap = jax.device_get({k: state[k] for k in ("trainable", "non_trainable")})
     histories, weights = [], []
     for j in range(len(real)):
         histories.append({name: [float(v) for v in h[:, j, k]] for k, name in enumerate(names)})
-        weights.append([np.asarray(snap["trainable" if kind == "t" else "non_trainable"][i][j])
-                        for kind, i in slots])
+        own = [np.asarray(snap["trainable" if kind == "t" else "non_trainable"][i][j]) for kind, i in slots]
+        weights.append(_fleet_model.narrow_weights(own, widths[group[j]]) if widths else own)
     on_chunk([i for i in group if i is not None], histories, weights)
 
 
@@ -380,7 +449,7 @@ def _member_bytes(fm, batch_size, shapes, member, patience) -> int:
     def size(v):
         return int(np.prod(v.shape)) if len(v.shape) else 1
 
-    params = sum(size(v) for v in fm.trainable) + sum(size(v) for v in fm.non_trainable)
+    params = _param_count(fm)
     opt = sum(size(v) for v in fm.optimizer.variables)
     width = sum(int(np.prod(layer.output.shape[1:])) for layer in fm.model.layers)
     row = int(np.prod(member.x_train.shape[1:])) + int(np.prod(member.y_train.shape[1:]))
@@ -390,23 +459,12 @@ def _member_bytes(fm, batch_size, shapes, member, patience) -> int:
     return 4 * 2 * (state + work + data)
 
 
-def _available_bytes() -> int:
-    try:
-        import psutil
+def _param_count(fm) -> int:
+    """Weights of one member (trainable and not), as `get_weights()` holds them."""
+    return sum(int(np.prod(v.shape)) if len(v.shape) else 1 for v in [*fm.trainable, *fm.non_trainable])
 
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
+
+_available_bytes = limits.available_bytes
 
 
 def _enable_persistent_cache() -> None:

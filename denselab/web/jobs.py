@@ -1,12 +1,18 @@
-"""Sessions, uploads and training jobs of `denselab serve` (no training logic of its own).
+"""Uploads, forms and training jobs of `denselab serve` (no training logic of its own).
 
-A *session* is one open page: a private temporary folder (uploads, downloads) and
-its jobs. A *job* turns the page's form into an `Experiment`, prepares the data with
+A *job* turns the page's form into an `Experiment`, prepares the data with
 `denselab.data`, builds members with `evaluate.make_member` and trains them with the
 fleet, whose `on_chunk` hook gives the live curves and the weights from which the
 map (decision boundary or predicted surface) is computed. Events are appended to
-`job.events`; the app streams them as server-sent events. `job.cancel()` (Stop
-button, or the page going away) makes the hook raise `Cancelled`.
+`job.events`; the app streams them as server-sent events.
+
+The hook is also where a job is controlled: it raises `Cancelled` (Stop, the page
+going away, nobody watching), waits while paused, lets one chunk through per Step,
+and paces a live run. The fleet runs `chunk_epochs` epochs per call, chosen so one
+call lasts about `CHUNK_S` (stop within a second) and a run shows about `FRAMES`
+frames at most `1 / FRAME_S` per second. Form limits (`budget`) keep one epoch under
+`MAX_EPOCH_S` and a run under `MAX_RUN_S` on this machine's measured speed.
+Sessions, quotas and expiry live in `sessions.py`.
 """
 
 from __future__ import annotations
@@ -15,113 +21,171 @@ import io
 import math
 import re
 import shutil
-import tempfile
 import threading
 import time
 import traceback
 import uuid
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from denselab.errors import DataError, DenselabError, SpecError
+from denselab.web.sessions import Limits, Session, Upload, safe_name
 
 TWO_D = ("f1", "f2", "f3", "lcpb-2d", "circles", "xor", "spirals", "gaussians")
 GENERATED = ("f1", "f2", "f3", "circles", "xor", "spirals", "gaussians")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "leaky_relu", "gelu", "silu", "softplus", "linear")
 SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+MISSING = ("error", "drop", "mean")
 MAX_MEMBERS = 10
 MAX_LAYERS = 8
 GRID = 60  # map resolution per axis
 MAX_POINTS = 800  # data points drawn on the map
+FRAMES = 100  # a run is shown in about this many frames (a 50-epoch run: one per epoch)
+FRAME_S = 0.1  # at most ten frames a second: the page cannot draw faster, the stream need not carry more
+CHUNK_S = 0.25  # aim of one fleet call (Stop is checked between calls)
+MAX_EPOCH_S = 0.5  # one epoch must be shorter than this: the smallest unit Stop can interrupt
+MAX_RUN_S = 600.0  # the playground's budget for one run; bigger runs belong to `denselab run`
+# Measured on the 2-core CI machine (fleet, CPU): about 2.8e-10 s per training row and
+# parameter per member (0.24 s for an epoch of 6 400 rows x 132 k parameters) plus about
+# 1e-5 s per minibatch step; the constants below are those with a margin.
+ROW_PARAM_S = 3e-10
+STEP_S = 3e-5
 TRAIN_LOCK = threading.Lock()  # one training at a time on this machine (the fleet uses every core)
+LABEL_NAMES = ("target", "label", "labels", "class", "classes", "y", "species", "outcome", "category",
+               "diagnosis", "survived", "type", "kind", "grade", "quality")
 
 
 class Cancelled(Exception):
-    """Raised inside the training hook when the job was stopped."""
+    """Raised inside the training hook when the job was stopped (`reason` says why)."""
 
 
-@dataclass
-class Upload:
-    id: str
-    path: Path
-    name: str
-    columns: list
-    numeric: list
-    rows: int
+# --- uploads ----------------------------------------------------------------------
 
-
-@dataclass
-class Session:
-    id: str
-    dir: Path
-    uploads: dict = field(default_factory=dict)
-    jobs: dict = field(default_factory=dict)
-
-    def close(self) -> None:
-        for job in self.jobs.values():
-            job.cancel()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def new_session() -> Session:
-    sid = uuid.uuid4().hex
-    return Session(sid, Path(tempfile.mkdtemp(prefix=f"denselab-web-{sid[:8]}-")))
-
-
-def safe_name(name: str) -> str:
-    """The file name without folders, with only plain characters."""
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(str(name or "")).name)[-100:].lstrip(".")
-    return base or "upload.csv"
-
-
-def save_upload(session: Session, filename: str, raw: bytes, limit: int) -> Upload:
-    """Check and store an uploaded table in the session folder; read its columns."""
-    from denselab.data.sources import read_table
-    from denselab.spec import DataSpec
-
+def new_upload(session: Session, filename: str) -> tuple[str, str, Path]:
+    """(id, display name, path) for an upload about to be streamed in; refuses unknown types."""
     name = safe_name(filename)
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUFFIXES:
+    if Path(name).suffix.lower() not in SUFFIXES:
         raise DataError(f"upload: `{name}` is not a csv, xlsx or xls file; export the table as csv or xlsx")
-    if len(raw) > limit:
-        raise DataError(f"upload: `{name}` is larger than the {limit / 1048576:g} MB limit")
     uid = uuid.uuid4().hex[:12]
     folder = session.dir / "uploads" / uid
     folder.mkdir(parents=True)
-    path = folder / name
-    path.write_bytes(raw)
-    try:
-        frame, _ = read_table(DataSpec(source=str(path), target=0))
-    except DenselabError:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    columns = [str(c) for c in frame.columns]
-    import pandas as pd
+    return uid, name, folder / name
 
-    numeric = [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    up = Upload(uid, path, name, columns, numeric, int(len(frame)))
+
+def add_upload(session: Session, uid: str, name: str, path: Path) -> Upload:
+    """Read a stored upload's table (first sheet); the upload is deleted if it is not one."""
+    up = Upload(uid, path, name, path.stat().st_size)
+    try:
+        up.info = describe_table(up, None)
+    except DenselabError:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
     session.uploads[uid] = up
     return up
 
 
-# --- the form → an Experiment -----------------------------------------------------
+def describe_table(up: Upload, sheet) -> dict:
+    """What the page needs to pick a target and features: columns, kinds, missing counts, sheets."""
+    import pandas as pd
+
+    from denselab.data.sources import read_table
+    from denselab.spec import DataSpec
+
+    sheets = None
+    if up.path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        frame, _ = read_table(DataSpec(source=str(up.path), target=0, sheet=sheet))
+        try:
+            with pd.ExcelFile(up.path) as book:
+                sheets = [str(n) for n in book.sheet_names]
+        except Exception:  # read_table read it a moment ago; a second failure is not worth a message
+            sheets = None
+        if sheet is None and sheets:
+            sheet = sheets[0]
+    else:
+        frame, _ = read_table(DataSpec(source=str(up.path), target=0))
+    columns = [str(c) for c in frame.columns]
+    numeric = [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    distinct = {str(c): int(frame[c].nunique()) for c in frame.columns}
+    missing = {str(c): int(n) for c, n in frame.isna().sum().items() if n}
+    return {"columns": columns, "numeric": numeric, "rows": int(len(frame)), "distinct": distinct,
+            "missing": missing, "missing_rows": int(frame.isna().any(axis=1).sum()),
+            "sheets": sheets, "sheet": sheet, "target": default_target(columns, numeric, distinct, len(frame))}
+
+
+def default_target(columns: list, numeric: list, distinct: dict, rows: int) -> str:
+    """The column a new user most likely wants to predict.
+
+    1. a column named like a label (`species`, `class`, `target`, `…_type`, …), text
+       ones first (a numeric `y` may as well be a coordinate);
+    2. else the last text column with 2 to 20 values (class labels are text more often
+       than not, and usually few), skipping ids (every value different);
+    3. else the last column (the convention of most exported tables).
+    Penguins gives `species`, not its last column `year`; iris and the rock tables their label.
+    """
+    def label_like(c):
+        low = c.lower().strip()
+        named = low in LABEL_NAMES or low.endswith(("_type", " type", "_class", " class", "_label"))
+        return named and 2 <= distinct.get(c, 0) and (distinct.get(c, 0) < rows or rows < 10)
+
+    for c in [c for c in columns if c not in numeric] + [c for c in columns if c in numeric]:
+        if label_like(c):
+            return c
+    for c in reversed(columns):
+        if c not in numeric and 2 <= distinct.get(c, 0) <= 20:
+            return c
+    return columns[-1]
+
+
+# --- the form → a Plan --------------------------------------------------------------
 
 def _num(form: dict, key: str, default, kind=float, low=None, high=None):
     value = form.get(key, default)
     if value in (None, ""):
         value = default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SpecError(f"{key}: got a {type(value).__name__}; expected a number")
     try:
-        value = kind(value)
+        value = float(value)
     except (TypeError, ValueError):
-        raise SpecError(f"{key}: got `{value}`; expected a number") from None
-    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{key}: got `{str(value)[:40]}`; expected a number") from None
+    if not math.isfinite(value):
         raise SpecError(f"{key}: got `{value}`; expected a finite number")
+    if kind is int:
+        if value != int(value):
+            raise SpecError(f"{key}: got {value:g}; expected a whole number")
+        value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        raise SpecError(f"{key}: got {value}; expected a value in [{low}, {high}]")
+        raise SpecError(f"{key}: got {value:g}; expected a value in [{low:g}, {high:g}]")
     return value
+
+
+def _text(form: dict, key: str, default: str, choices=None) -> str:
+    value = form.get(key, default)
+    if value in (None, ""):
+        value = default
+    if not isinstance(value, str):
+        raise SpecError(f"{key}: got a {type(value).__name__}; expected text")
+    if len(value) > 200:
+        raise SpecError(f"{key}: longer than 200 characters")
+    if choices is not None and value not in choices:
+        raise SpecError(f"{key}: got `{value[:40]}`; expected one of: {', '.join(choices)}")
+    return value
+
+
+def _names(form: dict, key: str, known: list) -> list | None:
+    """A list of column names from `known` (None when not given)."""
+    value = form.get(key)
+    if value in (None, "", []):
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{key}: expected a list of column names")
+    unknown = [v for v in value if v not in known]
+    if unknown:
+        raise SpecError(f"{key}: no column `{unknown[0][:40]}`; columns: {', '.join(known)[:300]}")
+    return list(dict.fromkeys(value))
 
 
 @dataclass
@@ -135,6 +199,46 @@ class Plan:
     map_features: list
     upload: Upload | None
     vary: str
+    live: bool = True  # pace the run so it is watched (about FRAMES frames), else as fast as it goes
+    epoch_s: float = 0.0  # estimated seconds per epoch (all members)
+
+
+def data_from_form(form: dict, session: Session) -> tuple[dict, Upload | None]:
+    """The `data:` section the form asks for (and the upload it reads)."""
+    source = _text(form, "source", "f1")
+    upload = None
+    if source.startswith("upload:"):
+        upload = session.uploads.get(source.split(":", 1)[1])
+        if upload is None:
+            raise DataError("data.source: the uploaded file is gone; upload it again")
+        sheet = form.get("sheet")
+        info = upload.info
+        if sheet not in (None, "") and (info.get("sheets") is None or sheet not in info["sheets"]):
+            raise SpecError(f"data.sheet: no sheet `{str(sheet)[:40]}` in `{upload.name}`"
+                            + (f"; sheets: {', '.join(info['sheets'])}" if info.get("sheets") else " (not a workbook)"))
+        if sheet not in (None, "") and sheet != info.get("sheet"):
+            upload.info = info = describe_table(upload, sheet)
+        columns = info["columns"]
+        target = _text(form, "target", info["target"])
+        if target not in columns:
+            raise SpecError(f"data.target: no column `{target[:40]}`; columns: {', '.join(columns)[:300]}")
+        features = _names(form, "features", columns) or [c for c in columns if c != target]
+        data = {"source": str(upload.path), "target": target, "features": features,
+                "missing": _text(form, "missing", "error", MISSING)}
+        if info.get("sheet") is not None:
+            data["sheet"] = info["sheet"]
+    elif source in TWO_D:
+        target = "f1" if source == "lcpb-2d" else "label"
+        if source == "lcpb-2d" and form.get("target") in ("f1", "f2"):
+            target = form["target"]
+        data = {"source": source, "target": target, "features": ["x0", "x1"]}
+        if source in GENERATED:
+            data["n"] = _num(form, "points", 2000, int, 50, 20000)
+    else:
+        raise DataError(f"data.source: `{source[:40]}` is not one of the page's sets: {', '.join(TWO_D)}")
+    data["test_size"] = _num(form, "test_size", 0.2, float, 0.05, 0.9)
+    data["task"] = _text(form, "task", "auto", ("auto", "classification", "regression"))
+    return data, upload
 
 
 def plan_from_form(form: dict, session: Session) -> Plan:
@@ -144,27 +248,7 @@ def plan_from_form(form: dict, session: Session) -> Plan:
 
     if not isinstance(form, dict):
         raise SpecError("form: expected a JSON object")
-    source = str(form.get("source") or "f1")
-    upload = None
-    if source.startswith("upload:"):
-        upload = session.uploads.get(source.split(":", 1)[1])
-        if upload is None:
-            raise DataError("data.source: the uploaded file is gone; upload it again")
-        target = form.get("target") or upload.columns[-1]
-        features = form.get("features") or [c for c in upload.columns if c != target]
-        data = {"source": str(upload.path), "target": target, "features": list(features)}
-    elif source in TWO_D:
-        target = "f1" if source == "lcpb-2d" else "label"
-        if source == "lcpb-2d" and form.get("target") in ("f1", "f2"):
-            target = form["target"]
-        features = ["x0", "x1"]
-        data = {"source": source, "target": target, "features": features}
-        if source in GENERATED:
-            data["n"] = _num(form, "points", 2000, int, 50, 20000)
-    else:
-        raise DataError(f"data.source: `{source}` is not one of the page's sets: {', '.join(TWO_D)}")
-    data["test_size"] = _num(form, "test_size", 0.2, float, 0.05, 0.9)
-    data["task"] = str(form.get("task") or "auto")
+    data, upload = data_from_form(form, session)
     hidden = form.get("hidden") or [{"units": 8, "activation": "relu"}]
     if not isinstance(hidden, list) or len(hidden) > MAX_LAYERS:
         raise SpecError(f"model.hidden: expected 1 to {MAX_LAYERS} layers")
@@ -174,10 +258,12 @@ def plan_from_form(form: dict, session: Session) -> Plan:
     layers = []
     for i, layer in enumerate(hidden):
         if not isinstance(layer, dict):
-            raise SpecError(f"model.hidden[{i}]: expected {{units, activation}}")
-        spec = {"units": _num(layer, "units", 8, int, 1, 1024), "activation": str(layer.get("activation") or "relu")}
-        if dropout:
-            spec["dropout"] = dropout
+            raise SpecError(f"model.hidden[{i}]: expected {{units, activation, dropout}}")
+        spec = {"units": _num(layer, "units", 8, int, 1, 1024),
+                "activation": _text(layer, "activation", "relu")}
+        rate = _num(layer, "dropout", dropout, float, 0.0, 0.95)  # per layer; the form-wide value by default
+        if rate:
+            spec["dropout"] = rate
         if l1:
             spec["l1"] = l1
         if l2:
@@ -185,32 +271,32 @@ def plan_from_form(form: dict, session: Session) -> Plan:
         layers.append(spec)
     seed = _num(form, "seed", 0, int, 0, 2 ** 31 - 1)
     n_members = _num(form, "members", 1, int, 1, MAX_MEMBERS)
-    vary = str(form.get("vary") or "seed")
+    vary = _text(form, "vary", "seed", ("seed", "learning_rate"))
     lr = _num(form, "learning_rate", 0.01, float, 1e-7, 10.0)
     lrs = None
     if vary == "learning_rate":
         raw = form.get("learning_rates") or []
         if isinstance(raw, str):
-            raw = [v for v in re.split(r"[,\s;]+", raw) if v]
+            raw = [v for v in re.split(r"[,\s;]+", raw) if v][:MAX_MEMBERS + 1]
+        if not isinstance(raw, list):
+            raw = [raw]
         try:
-            lrs = [float(v) for v in raw]
+            lrs = [float(v) for v in raw if not isinstance(v, bool)]
         except (TypeError, ValueError):
             raise SpecError("learning rates: expected numbers separated by commas, e.g. 0.001, 0.01, 0.1") from None
         if not 1 <= len(lrs) <= MAX_MEMBERS or not all(1e-7 <= v <= 10 for v in lrs):
             raise SpecError(f"learning rates: expected 1 to {MAX_MEMBERS} values in [1e-7, 10], "
                             "e.g. 0.001, 0.01, 0.1")
         lr, n_members = lrs[0], len(lrs)
-    elif vary != "seed":
-        raise SpecError(f"vary: got `{vary}`; expected `seed` or `learning_rate`")
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", Path(upload.name).stem if upload else source)[:40] or "web"
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", Path(upload.name).stem if upload else data["source"])[:40] or "web"
     raw = {
         "name": f"web-{name}",
         "description": "trained in denselab serve",
         "seed": seed,
         "data": data,
-        "model": {"hidden": layers, "kernel_initializer": str(form.get("initializer") or "glorot_uniform")},
+        "model": {"hidden": layers, "kernel_initializer": _text(form, "initializer", "glorot_uniform")},
         "train": {
-            "optimizer": str(form.get("optimizer") or "adam"), "learning_rate": lr,
+            "optimizer": _text(form, "optimizer", "adam"), "learning_rate": lr,
             "epochs": _num(form, "epochs", 50, int, 1, 5000),
             "batch_size": _num(form, "batch_size", 32, int, 1, 100000),
             "noise_sigma": _num(form, "noise_sigma", 0.0, float, 0.0, 1e6),
@@ -226,8 +312,54 @@ def plan_from_form(form: dict, session: Session) -> Plan:
     else:
         member_seeds = [final] * n_members
         labels = [f"lr {v:g}" for v in lrs]
-    map_features = form.get("map") or list(data["features"])[:2]
-    return Plan(exp, labels, member_seeds, lrs, [str(f) for f in map_features], upload, vary)
+    map_features = _names(form, "map", list(data["features"])) or list(data["features"])[:2]
+    plan = Plan(exp, labels, member_seeds, lrs, map_features, upload, vary,
+                live=_text(form, "speed", "live", ("live", "fast")) == "live")
+    plan.epoch_s = budget(exp, _rows(data, upload), _inputs(data, upload), n_members)
+    return plan
+
+
+def _rows(data: dict, upload: Upload | None) -> int:
+    if upload is not None:
+        return upload.info["rows"]
+    return data.get("n", 4000)  # lcpb-2d has 4000 rows
+
+
+def _inputs(data: dict, upload: Upload | None) -> int:
+    """Input width after one-hot encoding (text columns: one input per value)."""
+    if upload is None:
+        return len(data["features"])
+    info = upload.info
+    return sum(1 if f in info["numeric"] else max(1, info["distinct"].get(f, 1)) for f in data["features"])
+
+
+def budget(exp, rows: int, inputs: int, members: int) -> float:
+    """Estimated seconds per epoch; refuses a run over `MAX_EPOCH_S` per epoch or `MAX_RUN_S` in all."""
+    train = exp.train
+    n = max(1, int(rows * (1 - exp.data.test_size) * (1 + train.noise_fraction)))
+    width, params = inputs, 0
+    for layer in exp.model.hidden:
+        params += width * layer.units + layer.units
+        width = layer.units
+    params += width * 10 + 10  # the output layer (at most ten classes' worth, generously)
+    steps = math.ceil(n / train.batch_size)
+    epoch = members * (n * params * ROW_PARAM_S + steps * STEP_S)
+    if epoch > MAX_EPOCH_S:
+        raise SpecError(f"model.hidden: one epoch of this network on {n} rows would take about {epoch:.1f} s "
+                        f"here (the playground allows {MAX_EPOCH_S:g} s, so Stop answers at once); use fewer "
+                        "units, rows or networks, a larger batch size, or `denselab run` with the spec")
+    if epoch * train.epochs > MAX_RUN_S:
+        raise SpecError(f"train.epochs: {train.epochs} epochs would take about {epoch * train.epochs / 60:.0f} "
+                        f"min here (the playground allows {MAX_RUN_S / 60:g} min); use fewer epochs, or "
+                        "`denselab run` with the spec for long runs")
+    return epoch
+
+
+def chunk_epochs(plan: Plan) -> int:
+    """Epochs per fleet call: about FRAMES calls a run, none longer than about CHUNK_S."""
+    epochs = plan.experiment.train.epochs
+    by_time = max(1, int(CHUNK_S / max(plan.epoch_s, 1e-9)))
+    return max(1, min(math.ceil(epochs / FRAMES), by_time))
 
 
 def spec_yaml(plan: Plan) -> str:
@@ -246,17 +378,36 @@ def _replace(obj, **changes):
     return dataclasses.replace(obj, **changes)
 
 
+def preview(form: dict, session: Session) -> dict:
+    """The data as the map will show them, before any training (the page draws them at once)."""
+    from denselab.data.prepare import load_dataset
+    from denselab.spec import DataSpec
+
+    data, _ = data_from_form(form, session)
+    ds = load_dataset(DataSpec(**data), _num(form, "seed", 0, int, 0, 2 ** 31 - 1))
+    wanted = _names(form, "map", list(data["features"])) or list(data["features"])[:2]
+    grid = MapGrid.build(ds, wanted, with_grid=False)
+    return {"task": ds.task, "target": ds.target, "classes": list(map(str, ds.classes or ())),
+            "rows_train": int(len(ds.y_train)), "rows_test": int(len(ds.y_test)),
+            "dropped_rows": int(ds.dropped_rows), "map": grid.describe() if grid else None}
+
+
 # --- the job ----------------------------------------------------------------------
 
 class Job:
-    def __init__(self, session: Session, plan: Plan):
+    def __init__(self, session: Session, plan: Plan, limits: Limits | None = None, clock=time.monotonic):
         self.id = uuid.uuid4().hex
         self.session, self.plan = session, plan
+        self.limits, self.clock = limits or Limits(), clock
         self.events: list = []
         self.state = "queued"
         self.cancelled = threading.Event()
+        self.reason, self.cancel_t = "stopped", 0.0
         self.finished = threading.Event()
-        self.final = None  # (dataset, head, weights, preprocessor) of member 1 when done
+        self.final = None  # (dataset, head, weights, preprocessor) of member 1 when done or stopped
+        self.watchers, self.unwatched_since = 0, clock()
+        self.paused, self.steps = False, 0
+        self.wake = threading.Event()
         self.report_lock = threading.Lock()
         self.report_path: Path | None = None
         self.thread = threading.Thread(target=self._run, name=f"denselab-job-{self.id[:8]}", daemon=True)
@@ -265,29 +416,96 @@ class Job:
         self.thread.start()
         return self
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "stopped") -> None:
+        if not self.cancelled.is_set():
+            self.reason, self.cancel_t = reason, time.perf_counter()
         self.cancelled.set()
+        self.wake.set()
+
+    def control(self, action: str) -> str:
+        """stop | pause | resume | step (one chunk, then paused again); returns the job's state."""
+        if action == "stop":
+            self.cancel()
+        elif action == "pause":
+            self.paused = True
+        elif action == "resume":
+            self.paused = False
+        elif action == "step":
+            self.paused, self.steps = True, self.steps + 1
+        else:
+            raise SpecError(f"action: got `{str(action)[:20]}`; expected stop, pause, resume or step")
+        self.wake.set()
+        return "stopping" if self.cancelled.is_set() and not self.finished.is_set() else self.state
+
+    def watch(self, delta: int) -> None:
+        """A page's event stream opened (+1) or closed (-1)."""
+        self.watchers += delta
+        if self.watchers <= 0:
+            self.watchers, self.unwatched_since = 0, self.clock()
+
+    def discard(self) -> None:
+        """Dropped from its session (too many kept): stop it and delete its files."""
+        self.cancel()
+        shutil.rmtree(self.session.dir / "jobs" / self.id, ignore_errors=True)
 
     def emit(self, kind: str, data: dict) -> None:
         self.events.append((kind, data))
+
+    def check(self) -> None:
+        """Raise `Cancelled` when stopped or when no page has watched for `unwatched_s`."""
+        if not self.cancelled.is_set() and self.watchers == 0 and \
+                self.clock() - self.unwatched_since > self.limits.unwatched_s:
+            self.cancel(f"stopped: no page watched it for {self.limits.unwatched_s:g} s")
+        if self.cancelled.is_set():
+            raise Cancelled(self.reason)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking for a control; raises `Cancelled` when stopped."""
+        end = time.perf_counter() + seconds
+        while (left := end - time.perf_counter()) > 0:
+            self.check()
+            self.wake.wait(min(left, 0.05))
+            self.wake.clear()
+        self.check()
+
+    def gate(self) -> None:
+        """Between chunks: stop, or hold while paused (a Step lets one chunk through)."""
+        self.check()
+        if not self.paused:
+            return
+        if self.steps > 0:
+            self.steps -= 1
+            return
+        self.state = "paused"
+        self.emit("status", {"state": "paused", "message": "paused"})
+        since = self.clock()
+        while self.paused and self.steps == 0:
+            if self.clock() - since > self.limits.pause_s:
+                self.cancel(f"stopped: paused for more than {self.limits.pause_s / 60:g} min")
+            self.wait(0.05)
+        if self.steps > 0:
+            self.steps -= 1
+        self.state = "running"
+        self.emit("status", {"state": "running", "message": "training"})
 
     # the worker thread
     def _run(self) -> None:
         try:
             self.emit("status", {"state": "queued", "message": "waiting for another training to finish"}
                       if TRAIN_LOCK.locked() else {"state": "starting", "message": "preparing data"})
-            while not TRAIN_LOCK.acquire(timeout=0.2):
-                if self.cancelled.is_set():
-                    raise Cancelled()
+            while not TRAIN_LOCK.acquire(timeout=0.05):
+                self.check()
             try:
                 self.state = "running"
                 self._train()
             finally:
                 TRAIN_LOCK.release()
             self.state = "done"
-        except Cancelled:
+        except Cancelled as why:
             self.state = "stopped"
-            self.emit("stopped", {"message": "stopped"})
+            kept = self._keep_partial()
+            self.emit("stopped", {"message": str(why) or "stopped", **kept,
+                                  "stop_s": round(time.perf_counter() - self.cancel_t, 3)})
         except DenselabError as exc:
             self.state = "error"
             self.emit("error", {"message": f"error: {exc}"})
@@ -314,69 +532,115 @@ class Job:
             hp = {"learning_rate": plan.learning_rates[i]} if plan.learning_rates else None
             members.append(make_member(exp, ds, head, index, ds.x_test, ds.y_test, seed=seed,
                                        tag={"member": i}, hparams=hp))
+        self.check()
         grid = MapGrid.build(ds, plan.map_features)
         net = build_model(exp.model, head, ds.x_train.shape[1])
         scaled = [grid.scaled(m.tag["preprocessor"]) for m in members] if grid else None
         epochs = exp.train.epochs
+        chunk = chunk_epochs(plan)
+        self.live = {"ds": ds, "head": head, "members": members, "net": net, "weights": {}, "epoch": 0}
         self.emit("setup", {
             "task": ds.task, "metric": head.metric, "classes": list(map(str, ds.classes or ())),
             "binary": bool(head.task == "classification" and head.binary), "labels": plan.labels,
-            "epochs": epochs, "target": ds.target, "rows_train": int(len(ds.y_train)),
-            "rows_test": int(len(ds.y_test)), "map": grid.describe() if grid else None,
-            "prepare_s": round(time.perf_counter() - t0, 3),
+            "epochs": epochs, "chunk_epochs": chunk, "target": ds.target, "rows_train": int(len(ds.y_train)),
+            "rows_test": int(len(ds.y_test)), "dropped_rows": int(ds.dropped_rows),
+            "map": grid.describe() if grid else None, "prepare_s": round(time.perf_counter() - t0, 3),
         })
         histories: dict = {}
+        clock = {"frame": 0.0}
+        # multi-class and regression maps colour network 1 only; binary maps draw every network's line
+        mapped = range(len(members)) if head.binary else range(1)
 
         def maps_for(index, weights):
             if grid is None:
                 return {}
             out = {}
             for i, w in zip(index, weights):
-                net.set_weights(w)
-                out[i] = grid.values(head, np.asarray(net(scaled[i], training=False)))
+                if i in mapped:
+                    net.set_weights(w)
+                    out[i] = grid.values(head, np.asarray(net(scaled[i], training=False)))
             return out
 
-        def on_chunk(index, hist, weights):
-            if self.cancelled.is_set():
-                raise Cancelled()
-            for i, h in zip(index, hist):
-                histories[i] = h
-            self.emit("frame", {"epoch": max(len(h["loss"]) for h in histories.values()), "total": epochs,
-                                "histories": histories_payload(histories), "maps": maps_for(index, weights)})
-            if self.cancelled.is_set():
-                raise Cancelled()
+        def frame(maps) -> None:
+            # only the epochs the page has not seen: a 5 000-epoch run must not resend its whole history
+            start = clock.get("sent", 0)
+            self.emit("frame", {"epoch": self.live["epoch"], "total": epochs, "start": start,
+                                "histories": histories_payload(histories, start), "maps": maps})
+            clock["frame"], clock["sent"] = time.perf_counter(), self.live["epoch"]
 
-        self.emit("status", {"state": "running", "message": "training (the first run of a network compiles it)"})
-        result = fleet.train_members(exp.model, exp.train, head, members, None, on_chunk=on_chunk)
+        def on_chunk(index, hist, weights):
+            for i, h, w in zip(index, hist, weights):
+                histories[i] = h
+                self.live["weights"][i] = w
+            self.live["epoch"] = max(len(h["loss"]) for h in histories.values())
+            if clock["frame"] == 0.0:
+                self.emit("status", {"state": "running", "message": "training"})
+            wait = clock["frame"] + FRAME_S - time.perf_counter()
+            last = self.live["epoch"] >= epochs
+            if plan.live and wait > 0:
+                self.wait(wait)  # paced: a run is watched, and Stop is heard while waiting
+            elif wait > 0 and not last and not self.paused:
+                self.check()
+                return  # fast: skip the frame, at most ten a second
+            frame(maps_for(index, weights))
+            self.gate()
+
+        self.emit("status", {"state": "compiling", "message": "compiling… (the first run of a network's shape; "
+                                                              "later runs start at once)"})
+        result = fleet.train_members(exp.model, exp.train, head, members, None, on_chunk=on_chunk,
+                                     chunk_epochs=chunk)
         for i, r in enumerate(result.results):
             histories[i] = r.history
         final_maps = maps_for(range(len(members)), [r.weights for r in result.results])
         scores = [{"label": plan.labels[i], "loss": r.scores["loss"], head.metric: r.scores[head.metric]}
                   for i, r in enumerate(result.results)]
-        values = np.array([s[head.metric] for s in scores], dtype=float)
         self.final = (ds, head, result.results[0].weights, members[0].tag["preprocessor"])
-        self.emit("frame", {"epoch": epochs, "total": epochs, "histories": histories_payload(histories),
-                            "maps": final_maps})
-        self.emit("done", {
-            "scores": scores, "metric": head.metric, "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "train_s": round(result.run_s, 3), "compile_s": round(result.compile_s, 3),
-            "downloads": {"model": f"/api/jobs/{self.id}/model.keras", "spec": f"/api/jobs/{self.id}/spec.yaml",
-                          "report": f"/api/jobs/{self.id}/report.zip"},
-        })
+        self.live["epoch"] = epochs
+        frame(final_maps)
+        self.emit("done", {**_summary(scores, head), "train_s": round(result.run_s, 3),
+                           "compile_s": round(result.compile_s, 3), "downloads": self.downloads()})
+
+    def _keep_partial(self) -> dict:
+        """After Stop: network 1 as it was at the last chunk, scored on the test rows, downloadable."""
+        from denselab.train.fit import score
+
+        live = getattr(self, "live", None)
+        if not live or 0 not in live["weights"]:
+            return {}
+        ds, head, net, members = live["ds"], live["head"], live["net"], live["members"]
+        scores = []
+        for i in sorted(live["weights"]):
+            net.set_weights(live["weights"][i])
+            s = score(head, members[i].y_eval, np.asarray(net(members[i].x_eval, training=False)))
+            scores.append({"label": self.plan.labels[i], "loss": s["loss"], head.metric: s[head.metric]})
+        self.final = (ds, head, live["weights"][0], members[0].tag["preprocessor"])
+        return {**_summary(scores, head), "epoch": live["epoch"], "downloads": self.downloads()}
+
+    def downloads(self) -> dict:
+        base = f"/api/sessions/{self.session.id}/jobs/{self.id}"
+        return {k: f"{base}/{f}" for k, f in (("model", "model.keras"), ("script", "model.py"),
+                                              ("spec", "spec.yaml"), ("report", "report.zip"))}
 
     # downloads
-    def model_file(self) -> Path:
+    def trained(self):
         from denselab.trained import TrainedModel
 
         if self.final is None:
             raise DataError("model: this training has not finished; press Train and wait for it")
         ds, head, weights, pre = self.final
+        return TrainedModel.from_weights(self.plan.experiment.model, head, ds, weights, pre)
+
+    def model_file(self) -> Path:
         path = self.session.dir / "jobs" / self.id / "model.keras"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            TrainedModel.from_weights(self.plan.experiment.model, head, ds, weights, pre).save(path)
+            self.trained().save(path)
         return path
+
+    def script(self) -> str:
+        from denselab.web.export import keras_script
+
+        return keras_script(self.trained(), self.plan.experiment.name)
 
     def report_zip(self) -> Path:
         """Run the spec through `denselab.run` (cross-validation + test) and zip its report."""
@@ -403,8 +667,15 @@ class Job:
             return path
 
 
-def histories_payload(histories: dict) -> dict:
-    return {str(i): {k: [round(v, 5) if math.isfinite(v) else None for v in vals] for k, vals in h.items()}
+def _summary(scores: list, head) -> dict:
+    values = np.array([s[head.metric] for s in scores], dtype=float)
+    return {"scores": scores, "metric": head.metric, "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+
+
+def histories_payload(histories: dict, start: int = 0) -> dict:
+    """Per member, its curves from epoch `start` on (rounded; NaN and inf as null)."""
+    return {str(i): {k: [round(v, 5) if math.isfinite(v) else None for v in vals[start:]] for k, vals in h.items()}
             for i, h in sorted(histories.items())}
 
 
@@ -421,7 +692,7 @@ class MapGrid:
     points: dict
 
     @classmethod
-    def build(cls, ds, features) -> "MapGrid | None":
+    def build(cls, ds, features, with_grid: bool = True) -> "MapGrid | None":
         frame = ds.train_frame
         numeric = [f for f in ds.raw_features if f not in ds.categories]
         features = [f for f in features if f in numeric]
@@ -444,11 +715,13 @@ class MapGrid:
                 continue
             col = frame[f]
             held[f] = col.mode().iloc[0] if f in ds.categories else float(col.median())
-        gx, gy = np.meshgrid(axes[0], axes[1])
-        rows = []
-        for x, y in zip(gx.ravel(), gy.ravel()):
-            rows.append([x if f == fx else y if f == fy else held[f] for f in ds.raw_features])
-        encoded = ds.encode_rows(rows)
+        encoded = None
+        if with_grid:  # the preview draws the points only
+            gx, gy = np.meshgrid(axes[0], axes[1])
+            rows = []
+            for x, y in zip(gx.ravel(), gy.ravel()):
+                rows.append([x if f == fx else y if f == fy else held[f] for f in ds.raw_features])
+            encoded = ds.encode_rows(rows)
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(len(frame), size=min(MAX_POINTS, len(frame)), replace=False))
         sub = frame.iloc[pick]

@@ -3,9 +3,13 @@
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-const state = { session: null, options: null, upload: null, job: null, source: null, setup: null,
-                t0: 0, firstFrame: null, frames: 0 };
+const state = { session: null, options: null, upload: null, job: null, setup: null, preview: null,
+                histories: {}, t0: 0, firstFrame: null, frames: 0, running: false, paused: false };
 window.denselab = state;
+// the settings kept in the page URL (uploads are not: a link cannot carry the file)
+const URL_FIELDS = ["source", "points", "test_size", "initializer", "l1", "l2", "optimizer", "learning_rate",
+                    "batch_size", "epochs", "noise_sigma", "noise_fraction", "seed", "speed", "vary", "members",
+                    "learning_rates"];
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -13,6 +17,9 @@ async function api(path, options = {}) {
   if (!response.ok) throw new Error(body && body.error ? body.error : `${response.status} ${response.statusText}`);
   return body;
 }
+const sessionPath = (rest) => `/api/sessions/${state.session}${rest}`;
+const post = (rest, body) => api(sessionPath(rest), { method: "POST", headers: { "content-type": "application/json" },
+                                                     body: JSON.stringify(body || {}) });
 
 function showError(message) {
   const box = $("error");
@@ -28,17 +35,22 @@ function fillSelect(select, values, chosen) {
     o.textContent = typeof v === "object" ? v.label : v;
     select.appendChild(o);
   }
-  if (chosen !== undefined) select.value = chosen;
+  if (chosen !== undefined && chosen !== null) select.value = chosen;
 }
 
+const escapeHtml = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+
 // --- the form ---------------------------------------------------------------------
-function addLayer(units = 8, activation = "relu") {
+function addLayer(units = 8, activation = "relu", dropout = 0) {
   const row = document.createElement("div");
   row.className = "layer";
-  row.innerHTML = `<span></span><input type="number" min="1" max="1024" value="${units}" title="neurons">
-    <select title="activation"></select><button type="button" title="remove this layer">×</button>`;
+  row.innerHTML = `<span></span><input type="number" class="units" min="1" max="1024" value="${units}" title="neurons">
+    <select title="activation"></select>
+    <input type="number" class="rate" min="0" max="0.9" step="0.05" value="${dropout}" title="dropout rate after this layer">
+    <button type="button" title="remove this layer">×</button>`;
   fillSelect(row.querySelector("select"), state.options.activations, activation);
-  row.querySelector("button").onclick = () => { if ($("layers").children.length > 1) { row.remove(); numberLayers(); } };
+  row.querySelector("button").onclick = () => { if ($("layers").children.length > 1) { row.remove(); numberLayers(); saveUrl(); } };
+  row.querySelectorAll("input, select").forEach((el) => { el.onchange = saveUrl; });
   $("layers").appendChild(row);
   numberLayers();
 }
@@ -48,6 +60,11 @@ function numberLayers() {
   $("add-layer").disabled = $("layers").children.length >= state.options.max_layers;
 }
 
+function layersForm() {
+  return [...$("layers").children].map((row) => ({ units: Number(row.querySelector(".units").value),
+    activation: row.querySelector("select").value, dropout: Number(row.querySelector(".rate").value) }));
+}
+
 function onSource() {
   const value = $("source").value;
   const upload = value === "upload";
@@ -55,6 +72,24 @@ function onSource() {
   const ds = state.options.datasets.find((d) => d.name === value);
   $("points-row").hidden = !(ds && ds.generated);
   $("about").textContent = ds ? ds.about : "any number of numeric or text columns; pick the target and features below";
+  saveUrl();
+  drawPreview();
+}
+
+function uploadInfo(info) {
+  state.upload = info;
+  const sheets = info.sheets || [];
+  $("sheet-row").hidden = sheets.length < 2;
+  if (sheets.length) fillSelect($("sheet"), sheets, info.sheet);
+  fillSelect($("target"), info.columns, info.target);
+  $("columns").hidden = false;
+  $("features").dataset.target = "";
+  const missing = Object.entries(info.missing || {});
+  $("missing-note").textContent = missing.length
+    ? `${info.missing_rows} of ${info.rows} rows have a missing value (${missing.map(([c, n]) => `${c}: ${n}`).join(", ")})`
+    : "no missing values in this table";
+  $("upload-note").textContent = `${info.name}${info.sheet ? ` · sheet ${info.sheet}` : ""}: ${info.rows} rows, ${info.columns.length} columns`;
+  onUploadColumns();
 }
 
 function onUploadColumns() {
@@ -67,7 +102,7 @@ function onUploadColumns() {
   for (const c of up.columns) {
     if (c === target) continue;
     const l = document.createElement("label");
-    l.innerHTML = `<input type="checkbox" value="${c.replace(/"/g, "&quot;")}"> ${c.replace(/</g, "&lt;")}`;
+    l.innerHTML = `<input type="checkbox" value="${escapeHtml(c)}"> ${escapeHtml(c)}`;
     l.querySelector("input").checked = fresh || checked.has(c);
     l.querySelector("input").onchange = onFeatures;
     box.appendChild(l);
@@ -82,6 +117,7 @@ function onFeatures() {
   const x = $("map-x").value, y = $("map-y").value;
   fillSelect($("map-x"), numeric, numeric.includes(x) ? x : numeric[0]);
   fillSelect($("map-y"), numeric, numeric.includes(y) && y !== $("map-x").value ? y : numeric.find((c) => c !== $("map-x").value));
+  drawPreview();
 }
 
 async function onFile() {
@@ -90,80 +126,171 @@ async function onFile() {
   showError("");
   $("columns").hidden = true;
   state.upload = null;
-  const body = new FormData();
-  body.append("file", file);
-  try {
-    state.upload = await api(`/api/sessions/${state.session}/uploads`, { method: "POST", body });
+  $("upload-note").textContent = `uploading ${file.name}…`;
+  try {  // the file itself is the body: the server caps it while it streams in
+    uploadInfo(await api(sessionPath(`/uploads?name=${encodeURIComponent(file.name)}`), { method: "POST", body: file }));
   } catch (e) {
+    $("upload-note").textContent = "";
     showError(e.message);
-    return;
   }
-  fillSelect($("target"), state.upload.columns, state.upload.target);
-  $("columns").hidden = false;
-  $("features").dataset.target = "";
-  onUploadColumns();
-  $("status").textContent = `${state.upload.name}: ${state.upload.rows} rows, ${state.upload.columns.length} columns`;
+}
+
+async function onSheet() {
+  showError("");
+  try {
+    uploadInfo(await api(sessionPath(`/uploads/${state.upload.upload}?sheet=${encodeURIComponent($("sheet").value)}`)));
+  } catch (e) { showError(e.message); }
 }
 
 function num(id) { return $(id).value === "" ? null : Number($(id).value); }
 
 function formData() {
   const form = {
-    hidden: [...$("layers").children].map((row) => ({ units: Number(row.querySelector("input").value),
-                                                      activation: row.querySelector("select").value })),
-    initializer: $("initializer").value, optimizer: $("optimizer").value, vary: $("vary").value,
-    learning_rates: $("learning_rates").value,
+    hidden: layersForm(), initializer: $("initializer").value, optimizer: $("optimizer").value,
+    vary: $("vary").value, learning_rates: $("learning_rates").value, speed: $("speed").value,
   };
-  for (const id of ["points", "test_size", "dropout", "l1", "l2", "learning_rate", "batch_size", "epochs",
+  for (const id of ["points", "test_size", "l1", "l2", "learning_rate", "batch_size", "epochs",
                     "noise_sigma", "noise_fraction", "seed", "members"]) form[id] = num(id);
-  if ($("source").value === "upload") {
-    if (!state.upload) throw new Error("upload: choose a csv or xlsx file first");
-    form.source = `upload:${state.upload.upload}`;
-    form.target = $("target").value;
-    form.features = [...$("features").querySelectorAll("input:checked")].map((i) => i.value);
-    if (!form.features.length) throw new Error("data.features: tick at least one feature");
-    form.map = [$("map-x").value, $("map-y").value].filter(Boolean);
-  } else {
-    form.source = $("source").value;
-  }
+  Object.assign(form, dataForm());
   return form;
 }
 
+function dataForm() {
+  if ($("source").value !== "upload") return { source: $("source").value, points: num("points"), test_size: num("test_size") };
+  if (!state.upload) throw new Error("upload: choose a csv or xlsx file first");
+  const form = { source: `upload:${state.upload.upload}`, target: $("target").value, missing: $("missing").value,
+                 test_size: num("test_size"),
+                 features: [...$("features").querySelectorAll("input:checked")].map((i) => i.value),
+                 map: [$("map-x").value, $("map-y").value].filter(Boolean) };
+  if (state.upload.sheet) form.sheet = state.upload.sheet;
+  if (!form.features.length) throw new Error("data.features: tick at least one feature");
+  return form;
+}
+
+// --- settings in the URL -------------------------------------------------------------
+function saveUrl() {
+  if (!state.options) return;
+  const q = new URLSearchParams();
+  for (const id of URL_FIELDS) if ($(id).value !== "") q.set(id, $(id).value);
+  q.set("layers", layersForm().map((l) => `${l.units}:${l.activation}:${l.dropout}`).join(","));
+  history.replaceState(null, "", `${location.pathname}?${q}`);
+}
+
+function loadUrl() {
+  const q = new URLSearchParams(location.search);
+  for (const id of URL_FIELDS) {
+    if (!q.has(id)) continue;
+    const el = $(id), value = q.get(id);
+    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === value)) continue;
+    el.value = value;
+  }
+  const layers = (q.get("layers") || "").split(",").filter(Boolean).map((t) => t.split(":"))
+    .filter(([u]) => Number(u) >= 1).slice(0, state.options.max_layers);
+  if (layers.length) {
+    $("layers").innerHTML = "";
+    for (const [u, a, d] of layers) addLayer(Number(u), state.options.activations.includes(a) ? a : "relu", Number(d) || 0);
+  }
+}
+
+// --- the data before training: the points, coloured by their class or value ------------------
+let previewSeq = 0;
+async function drawPreview() {
+  if (state.running) return;
+  let form;
+  try { form = dataForm(); } catch (e) { return; }
+  const seq = ++previewSeq;
+  try {
+    const p = await post("/preview", { ...form, seed: num("seed") });
+    if (seq !== previewSeq || state.running) return;
+    state.preview = p;
+    state.setup = null;
+    if (!p.map) { Plotly.react("map-plot", [], mapLayoutEmpty("no map: it needs two numeric features")); drawLegend(p); return; }
+    describeMap(p);
+    await Plotly.react("map-plot", [pointsTrace(p)], mapLayout(p), { responsive: true, displaylogo: false });
+    document.body.dataset.preview = String(p.map.points.x.length);
+  } catch (e) {
+    if (seq === previewSeq) showError(e.message);
+  }
+}
+
+function describeMap(s) {
+  const m = s.map;
+  const cls = s.task === "classification";
+  const over = ` over ${m.fx} × ${m.fy}`;
+  $("map-title").textContent = !s.metric ? `The data: ${s.target}${over}`
+    : cls ? (s.binary ? `Decision boundary: P(${s.target} = ${s.classes[1]})${over}` : `Predicted class of ${s.target}${over}`)
+          : `Predicted ${s.target}${over}`;
+  const held = Object.entries(m.held);
+  const spread = s.metric && cls && s.binary && s.labels.length > 1 ? "lines: where each network's P = 0.5 (their spread) · " : "";
+  $("map-note").textContent = (s.metric ? "colour: network 1 · " : "") + spread + "dots: training rows"
+    + (held.length ? ` · the map shows ${m.fx} (horizontal) and ${m.fy} (vertical); the ${held.length} other feature(s) are held at their median / most common value: `
+      + `${held.slice(0, 6).map(([k, v]) => `${k}=${v}`).join(", ")}${held.length > 6 ? "…" : ""}` : "");
+  drawLegend(s);
+}
+
+function drawLegend(s) {
+  const box = $("legend");
+  if (s.task !== "classification") { box.innerHTML = s.map ? `<span>dots and colour: the value of ${escapeHtml(s.target)}</span>` : ""; return; }
+  box.innerHTML = s.classes.map((c, j) => `<span><i style="background:${classColor(s, j)}"></i>${escapeHtml(s.target)} = ${escapeHtml(c)}</span>`).join("");
+}
+
+const classColor = (s, j) => (s.classes.length === 2 ? ["#1f77b4", "#d62728"][j] : COLORS[j % 10]);
+
+function pointsTrace(s) {
+  const p = s.map.points;
+  const cls = s.task === "classification";
+  const marker = cls ? { size: 5, color: p.c.map((c) => classColor(s, c)), line: { width: 0.5, color: "#fff" } }
+                     : { size: 5, color: p.c, colorscale: "Viridis", line: { width: 0.5, color: "#fff" } };
+  return { type: "scattergl", mode: "markers", x: p.x, y: p.y, marker, hoverinfo: "x+y", name: "rows" };
+}
+
 // --- training and its live view ------------------------------------------------------
+function lock(on) {
+  state.running = on;
+  for (const f of document.querySelectorAll("#form fieldset")) f.disabled = on;
+  $("locked").hidden = !on;
+  $("train").disabled = on;
+  for (const id of ["pause", "step", "stop"]) $(id).disabled = !on;
+  $("pause").textContent = "❚❚ Pause";
+  state.paused = false;
+}
+
 async function train() {
   showError("");
   let form;
   try { form = formData(); } catch (e) { showError(e.message); return; }
   if (state.events) state.events.close();
-  state.t0 = performance.now();
-  state.firstFrame = null;
-  state.frames = 0;
-  state.setup = null;
+  saveUrl();
+  Object.assign(state, { t0: performance.now(), firstFrame: null, frames: 0, setup: null, histories: {}, lastFrame: null });
+  delete document.body.dataset.done;
+  delete document.body.dataset.stopped;
   $("results").hidden = true;
   $("timing").textContent = "";
   $("progress-fill").style.width = "0";
   $("status").textContent = "starting…";
-  $("train").disabled = true;
+  lock(true);
   let job;
   try {
-    job = await api(`/api/sessions/${state.session}/jobs`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(form) });
+    job = await post("/jobs", form);
   } catch (e) {
     showError(e.message);
     $("status").textContent = "ready";
-    $("train").disabled = false;
+    lock(false);
     return;
   }
   state.job = job.job;
-  $("stop").disabled = false;
-  const events = new EventSource(`/api/jobs/${job.job}/events`);
+  const events = new EventSource(sessionPath(`/jobs/${job.job}/events`));
   state.events = events;
-  const end = () => { events.close(); $("train").disabled = false; $("stop").disabled = true; };
-  events.addEventListener("status", (e) => { $("status").textContent = JSON.parse(e.data).message; });
+  const end = () => { events.close(); lock(false); };
+  events.addEventListener("status", (e) => {
+    const s = JSON.parse(e.data);
+    $("status").textContent = s.state === "running" && state.lastFrame ? statusLine(state.lastFrame) : s.message;
+    document.body.dataset.state = s.state;
+  });
   events.addEventListener("setup", (e) => onSetup(JSON.parse(e.data)));
   events.addEventListener("frame", (e) => onFrame(JSON.parse(e.data)));
-  events.addEventListener("done", (e) => { onDone(JSON.parse(e.data)); end(); });
-  events.addEventListener("stopped", () => { $("status").textContent = "stopped"; end(); });
+  events.addEventListener("done", (e) => { onResults(JSON.parse(e.data), false); end(); });
+  events.addEventListener("stopped", (e) => { onResults(JSON.parse(e.data), true); end(); });
   events.addEventListener("error", (e) => {
     if (e.data) { showError(JSON.parse(e.data).message); $("status").textContent = "failed"; }
     else if (events.readyState !== EventSource.CLOSED) return; // transient; the browser reconnects
@@ -171,31 +298,49 @@ async function train() {
   });
 }
 
-async function stop() {
+async function control(action) {
   if (!state.job) return;
-  $("stop").disabled = true;
-  try { await api(`/api/jobs/${state.job}/stop`, { method: "POST" }); } catch (e) { showError(e.message); }
+  try { return await post(`/jobs/${state.job}/control`, { action }); } catch (e) { showError(e.message); }
+}
+
+function stop() { $("stop").disabled = true; state.stopClicked = performance.now(); return control("stop"); }
+
+function pause() {
+  state.paused = !state.paused;
+  $("pause").textContent = state.paused ? "▶ Resume" : "❚❚ Pause";
+  return control(state.paused ? "pause" : "resume");
+}
+
+function step() {
+  state.paused = true;
+  $("pause").textContent = "▶ Resume";
+  return control("step");
+}
+
+async function reset() {
+  if (state.running) await stop();
+  if (state.events) state.events.close();
+  lock(false);
+  Object.assign(state, { setup: null, histories: {}, lastFrame: null, job: null });
+  $("results").hidden = true;
+  $("timing").textContent = "";
+  $("progress-fill").style.width = "0";
+  $("status").textContent = "ready";
+  Plotly.react("loss-plot", [], lossLayoutEmpty());
+  drawPreview();
 }
 
 function onSetup(setup) {
   state.setup = setup;
   $("status").textContent = `training ${setup.labels.length} network(s) on ${setup.rows_train} rows…`;
-  const m = setup.map;
-  if (!m) {
+  if (!setup.map) {
     $("map-title").textContent = "What the network predicts";
     $("map-note").textContent = "no map: it needs two numeric features";
+    $("legend").innerHTML = "";
     Plotly.purge("map-plot");
     return;
   }
-  const cls = setup.task === "classification";
-  $("map-title").textContent = cls ? (setup.binary ? `Decision boundary: P(${setup.target} = ${setup.classes[1]})`
-                                                   : `Predicted class of ${setup.target}`)
-                                   : `Predicted ${setup.target}`;
-  const held = Object.entries(m.held);
-  $("map-note").textContent = (cls && setup.binary && setup.labels.length > 1
-      ? "colour: network 1 · lines: where each network's P = 0.5 (their spread) · " : "colour: network 1 · ")
-    + "dots: training rows"
-    + (held.length ? ` · others held at median/most common: ${held.slice(0, 6).map(([k, v]) => `${k}=${v}`).join(", ")}${held.length > 6 ? "…" : ""}` : "");
+  describeMap(setup);
 }
 
 function lossTraces(histories) {
@@ -223,7 +368,7 @@ function mapTraces(maps) {
     else if (cls) {
       const k = s.classes.length;
       Object.assign(heat, { zmin: -0.5, zmax: k - 0.5,
-        colorscale: s.classes.flatMap((_, j) => [[j / k, COLORS[j % 10]], [(j + 1) / k, COLORS[j % 10]]]), opacity: 0.35 });
+        colorscale: s.classes.flatMap((_, j) => [[j / k, classColor(s, j)], [(j + 1) / k, classColor(s, j)]]), opacity: 0.35 });
     } else Object.assign(heat, { colorscale: "Viridis", colorbar: { title: { text: s.target }, len: 0.8 } });
     traces.push(heat);
   }
@@ -235,51 +380,73 @@ function mapTraces(maps) {
         colorscale: [[0, s.labels.length > 1 ? COLORS[i % 10] : "#222"], [1, s.labels.length > 1 ? COLORS[i % 10] : "#222"]] });
     }
   }
-  const p = m.points;
-  const marker = cls ? { size: 5, color: p.c.map((c) => s.binary ? (c ? "#d62728" : "#1f77b4") : COLORS[c % 10]),
-                         line: { width: 0.5, color: "#fff" } }
-                     : { size: 5, color: p.c, colorscale: "Viridis", line: { width: 0.5, color: "#fff" } };
-  traces.push({ type: "scattergl", mode: "markers", x: p.x, y: p.y, marker, hoverinfo: "x+y", name: "rows" });
+  traces.push(pointsTrace(s));
   return traces;
 }
 
 const lossLayout = () => ({ margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "epoch" } },
   yaxis: { title: { text: "loss" }, rangemode: "tozero" }, legend: { orientation: "h", y: -0.18 }, uirevision: state.job });
-const mapLayout = () => ({ margin: { l: 50, r: 10, t: 10, b: 40 }, showlegend: false, uirevision: state.job,
-  xaxis: { title: { text: state.setup.map.fx } }, yaxis: { title: { text: state.setup.map.fy } } });
+const mapLayout = (s) => ({ margin: { l: 50, r: 10, t: 10, b: 40 }, showlegend: false, uirevision: state.job || "preview",
+  xaxis: { title: { text: s.map.fx } }, yaxis: { title: { text: s.map.fy } } });
+
+function addHistories(frame) {
+  for (const [i, h] of Object.entries(frame.histories)) {
+    const mine = state.histories[i] || (state.histories[i] = {});
+    for (const [k, values] of Object.entries(h)) {
+      const kept = (mine[k] || []).slice(0, frame.start);
+      mine[k] = kept.concat(values);
+    }
+  }
+}
+
+function statusLine(frame) {
+  const h = state.histories["0"];
+  const last = (a) => (a && a.length ? a[a.length - 1] : null);
+  const metric = state.setup.metric;
+  const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(metric === "mse" ? 4 : 3));
+  return `epoch ${frame.epoch}/${frame.total} · train loss ${fmt(last(h.loss))} · test loss ${fmt(last(h.val_loss))}`
+    + ` · test ${metric} ${fmt(last(h["val_" + metric]))}${state.paused ? " · paused" : ""}`;
+}
 
 async function onFrame(frame) {
   if (!state.setup) return;
+  addHistories(frame);
+  frame = { ...frame, histories: state.histories };
   state.lastFrame = frame;
   const work = [Plotly.react("loss-plot", lossTraces(frame.histories), lossLayout(), { responsive: true, displaylogo: false })];
   if (state.setup.map && frame.maps && Object.keys(frame.maps).length)
-    work.push(Plotly.react("map-plot", mapTraces(frame.maps), mapLayout(), { responsive: true, displaylogo: false }));
+    work.push(Plotly.react("map-plot", mapTraces(frame.maps), mapLayout(state.setup), { responsive: true, displaylogo: false }));
   await Promise.all(work);
   state.frames += 1;
   if (state.firstFrame === null) {
     state.firstFrame = (performance.now() - state.t0) / 1000;
     $("timing").textContent = `first frame ${state.firstFrame.toFixed(2)} s after pressing Train`;
   }
-  const pct = Math.round(100 * frame.epoch / frame.total);
-  $("progress-fill").style.width = `${pct}%`;
-  const h = frame.histories["0"];
-  const last = (a) => a[a.length - 1];
-  const metric = state.setup.metric;
-  const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(metric === "mse" ? 4 : 3));
-  $("status").textContent = `epoch ${frame.epoch}/${frame.total} · train loss ${fmt(last(h.loss))} · test loss ${fmt(last(h.val_loss))}`
-    + ` · test ${metric} ${fmt(last(h["val_" + metric]))}`;
+  $("progress-fill").style.width = `${Math.round(100 * frame.epoch / frame.total)}%`;
+  $("status").textContent = statusLine(frame);
   document.body.dataset.frames = state.frames;
 }
 
-function onDone(done) {
+function onResults(done, stopped) {
+  if (stopped && state.stopClicked) state.stopLatency = (performance.now() - state.stopClicked) / 1000;
+  state.stopClicked = null;
+  if (!done.scores) {  // stopped before the first frame: nothing to keep
+    $("status").textContent = done.message || "stopped";
+    document.body.dataset.stopped = "1";
+    return;
+  }
   const metric = done.metric;
-  const rows = done.scores.map((s) => `<tr><td>${s.label}</td><td>${s.loss.toFixed(4)}</td><td>${s[metric].toFixed(4)}</td></tr>`);
+  const rows = done.scores.map((s) => `<tr><td>${escapeHtml(s.label)}</td><td>${s.loss.toFixed(4)}</td><td>${s[metric].toFixed(4)}</td></tr>`);
   if (done.scores.length > 1) rows.push(`<tr class="mean"><td>mean ± std</td><td></td><td>${done.mean.toFixed(4)} ± ${done.std.toFixed(4)}</td></tr>`);
   $("scores").innerHTML = `<tr><th>network</th><th>test loss</th><th>test ${metric}</th></tr>` + rows.join("");
-  $("dl-model").href = done.downloads.model;
-  $("dl-spec").href = done.downloads.spec;
-  $("dl-report").href = done.downloads.report;
+  $("results-title").textContent = stopped ? `Stopped at epoch ${done.epoch}: result on the test rows so far` : "Result on the test rows";
+  for (const k of ["model", "script", "spec", "report"]) $(`dl-${k}`).href = done.downloads[k];
   $("results").hidden = false;
+  if (stopped) {
+    $("status").textContent = `${done.message || "stopped"} at epoch ${done.epoch} · test ${metric} ${done.mean.toFixed(3)}`;
+    document.body.dataset.stopped = "1";
+    return;
+  }
   $("progress-fill").style.width = "100%";
   $("status").textContent = `done · test ${metric} ${done.mean.toFixed(3)}${done.scores.length > 1 ? ` ± ${done.std.toFixed(3)} over ${done.scores.length} networks` : ""}`;
   $("timing").textContent += `${$("timing").textContent ? " · " : ""}training ${done.train_s.toFixed(2)} s, compiling ${done.compile_s.toFixed(2)} s`;
@@ -314,25 +481,36 @@ async function init() {
   $("limit").textContent = String(+(state.options.max_upload_bytes / 1048576).toFixed(1));
   addLayer(8, "relu");
   addLayer(8, "relu");
-  onSource();
+  loadUrl();
+  for (const id of URL_FIELDS) $(id).addEventListener("change", saveUrl);
+  for (const id of ["points", "test_size", "seed"]) $(id).addEventListener("change", drawPreview);
   $("source").onchange = onSource;
   $("file").onchange = onFile;
+  $("sheet").onchange = onSheet;
   $("target").onchange = onUploadColumns;
+  $("missing").onchange = drawPreview;
   $("map-x").onchange = onFeatures;
-  $("add-layer").onclick = () => addLayer();
-  $("vary").onchange = () => { const lr = $("vary").value === "learning_rate"; $("lrs-row").hidden = !lr; $("members-row").hidden = lr; };
+  $("map-y").onchange = drawPreview;
+  $("add-layer").onclick = () => { addLayer(); saveUrl(); };
+  const onVary = () => { const lr = $("vary").value === "learning_rate"; $("lrs-row").hidden = !lr; $("members-row").hidden = lr; };
+  $("vary").addEventListener("change", onVary);
+  onVary();
   $("train").onclick = train;
   $("stop").onclick = stop;
+  $("pause").onclick = pause;
+  $("step").onclick = step;
+  $("reset").onclick = reset;
   $("dl-report").onclick = downloadReport;
-  window.addEventListener("pagehide", () => navigator.sendBeacon(`/api/sessions/${state.session}/close`));
+  window.addEventListener("pagehide", () => navigator.sendBeacon(sessionPath("/close")));
   Plotly.newPlot("loss-plot", [], lossLayoutEmpty(), { responsive: true, displaylogo: false });
-  Plotly.newPlot("map-plot", [], mapLayoutEmpty(), { responsive: true, displaylogo: false });
+  Plotly.newPlot("map-plot", [], mapLayoutEmpty("the data appear here"), { responsive: true, displaylogo: false });
+  onSource();
   document.body.dataset.ready = "1";
 }
 
 const lossLayoutEmpty = () => ({ margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "epoch" } }, yaxis: { title: { text: "loss" } },
   annotations: [{ text: "press Train", showarrow: false, font: { color: "#999", size: 16 }, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }] });
-const mapLayoutEmpty = () => ({ margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { visible: false }, yaxis: { visible: false },
-  annotations: [{ text: "the decision boundary appears here", showarrow: false, font: { color: "#999", size: 16 }, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }] });
+const mapLayoutEmpty = (text) => ({ margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { visible: false }, yaxis: { visible: false },
+  annotations: [{ text, showarrow: false, font: { color: "#999", size: 16 }, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }] });
 
 init().catch((e) => showError(`could not start: ${e.message}`));

@@ -1,0 +1,213 @@
+"""The one comparison table: arms (networks and baselines) scored on a plan's splits.
+
+Every comparison denselab shows (a run, a search, every study and analysis) is this
+table, built here and nowhere else, with the same columns:
+
+    name, kind (network | baseline), metric, mean, std, n, ci_low, ci_high,
+    diff_vs_best, p_vs_best, p_holm, p_better, p_equivalent, p_worse,
+    tied_with_best, recommended, n_params, diverged, collapsed, + the arm's parameters
+
+Rules (stated on the pages that show the table):
+- mean, std (ddof 1), n and the t-interval are over the members (splits × seeds);
+- tests pair the arms split by split, each arm's seeds averaged first (seeds on one
+  split are not independent resamples): the corrected repeated k-fold t-test
+  (Bouckaert & Frank; Nadeau & Bengio's variance correction) against the best arm,
+  Holm-adjusted over the arms compared, and the Bayesian correlated t-test with a
+  region of practical equivalence `evaluate.rope` (`denselab.stats`);
+- ties: an arm whose mean equals the best's, or whose Holm-adjusted p ≥ 0.05, is tied
+  with it; the *recommended* arm is the network with the fewest parameters among the
+  networks tied with the best network;
+- health: a member *diverged* when its loss or outputs are not finite; it *collapsed*
+  when its training loss ended no lower than it began, or it scored no better than
+  chance on its scored rows (accuracy ≤ their majority-class rate; R² ≤ 0, i.e. no
+  better than predicting their mean).
+
+Example:
+    >>> from denselab.spec import Experiment
+    >>> from denselab.train.plan import Arm, Plan
+    >>> exp = Experiment.from_dict({"data": {"source": "iris"}, "train": {"epochs": 3},
+    ...                             "evaluate": {"folds": 3, "baselines": "none"}})
+    >>> plan = Plan.cv(exp)
+    >>> table(plan, plan.run([Arm("net", exp)])).columns[:4].tolist()  # doctest: +SKIP
+    ['name', 'kind', 'metric', 'mean']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from denselab import metrics, stats
+from denselab.train.plan import ArmResult, Plan, Summary
+
+COLUMNS = ("name", "kind", "metric", "mean", "std", "n", "ci_low", "ci_high", "diff_vs_best", "p_vs_best",
+           "p_holm", "p_better", "p_equivalent", "p_worse", "tied_with_best", "recommended", "n_params",
+           "diverged", "collapsed")
+
+
+@dataclass
+class BaselineResult:
+    """A scikit-learn baseline scored on a plan's splits (one fit per split)."""
+
+    name: str
+    scores: dict  # metric → per-split values
+    notes: list = field(default_factory=list)
+
+    def values(self, metric: str) -> np.ndarray:
+        return np.asarray(self.scores[metric], dtype=float)
+
+
+def score_baselines(plan: Plan, choice=None) -> list[BaselineResult]:
+    """The baselines of `evaluate.baselines` (or `choice`) on the plan's splits, same preprocessing."""
+    from denselab import baselines
+
+    choice = plan.experiment.evaluate.baselines if choice is None else choice
+    estimators = baselines.resolve(plan.dataset.task, choice, seed=plan.experiment.seed)
+    if not estimators:
+        return []
+    if plan.splits[0].eval is None:  # the holdout: train on every training row, score the test rows
+        scored = baselines.score_on_test(estimators, plan.dataset, plan.dataset.task)
+        return [BaselineResult(name, {m: [v] for m, v in r["scores"].items()}, r["notes"])
+                for name, r in scored.items()]
+    folds = [(s.train, s.eval) for s in plan.splits]
+    scored = baselines.score_on_folds(estimators, plan.dataset, folds, plan.dataset.task)
+    return [BaselineResult(name, r["scores"], r["notes"]) for name, r in scored.items()]
+
+
+def table(plan: Plan, networks: list[ArmResult], baselines: list[BaselineResult] | None = None,
+          metric: str | None = None) -> pd.DataFrame:
+    """The comparison table of `networks` and `baselines` on `plan`'s splits (see the module doc).
+
+    Rows are ranked best first; among exact ties the simpler network ranks first.
+    """
+    metric = metric or plan.metric
+    info = metrics.METRICS[metric]
+    greater = info.greater_is_better
+    baselines = baselines or []
+    per_split, rows = {}, []
+    n_params = {}
+    for r in networks:
+        values = r.values(metric)
+        per_split[r.name] = _split_means(r, values)
+        n_params[r.name] = _n_params(r)
+        diverged, collapsed = health(plan, r)
+        s = Summary.of(values[np.isfinite(values)] if np.isfinite(values).any() else values, metric)
+        rows.append({"name": r.name, "kind": "network", "metric": metric, "mean": s.mean, "std": s.std,
+                     "n": int(len(values)), "ci_low": s.ci95[0], "ci_high": s.ci95[1],
+                     "n_params": n_params[r.name], "diverged": diverged, "collapsed": collapsed, **r.params})
+    for b in baselines:
+        values = b.values(metric)
+        per_split[b.name] = values
+        s = Summary.of(values, metric)
+        rows.append({"name": b.name, "kind": "baseline", "metric": metric, "mean": s.mean, "std": s.std,
+                     "n": int(len(values)), "ci_low": s.ci95[0], "ci_high": s.ci95[1], "n_params": None,
+                     "diverged": 0, "collapsed": 0})
+    n_train, n_test = _sizes(plan)
+    finite = {k: np.nan_to_num(v, nan=_worst(metric)) for k, v in per_split.items()}
+    tests = {}
+    if len(finite) > 1 and len(next(iter(finite.values()))) > 1:
+        tests = stats.versus_best(finite, greater, n_train, n_test, plan.experiment.evaluate.rope)
+    nets = [r.name for r in networks]
+    tied = _tied(finite, tests, greater)
+    net_best = _tied({k: finite[k] for k in nets}, _tests_among(finite, nets, greater, n_train, n_test, plan),
+                     greater) if nets else []
+    recommended = stats.simplest_of(net_best, n_params) if net_best else None
+    for row in rows:
+        row.update(tests.get(row["name"], {"diff_vs_best": 0.0 if len(rows) == 1 else math.nan,
+                                             "p_vs_best": math.nan, "p_holm": math.nan, "p_better": math.nan,
+                                             "p_equivalent": math.nan, "p_worse": math.nan}))
+        row["tied_with_best"] = row["name"] in tied
+        row["recommended"] = row["name"] == recommended
+    frame = pd.DataFrame(rows)
+    order = frame["mean"].fillna(_worst(metric)) * (-1 if greater else 1)
+    frame = frame.assign(_o=order, _p=frame["n_params"].fillna(math.inf)).sort_values(["_o", "_p"], kind="stable")
+    frame = frame.drop(columns=["_o", "_p"]).reset_index(drop=True)
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    return frame[list(COLUMNS) + extra]
+
+
+def verdict(frame: pd.DataFrame) -> str:
+    """One sentence: does the best network beat the best baseline, tie it, or lose to it?"""
+    nets, base = frame[frame["kind"] == "network"], frame[frame["kind"] == "baseline"]
+    if nets.empty or base.empty:
+        return ""
+    metric = frame["metric"].iloc[0]
+    n, b = nets.iloc[0], base.iloc[0]
+    best = frame.iloc[0]
+    pair = (f"the best network `{n['name']}` ({metric} {n['mean']:.4f}) and the best baseline "
+            f"`{b['name']}` ({b['mean']:.4f})")
+    other = b if best["kind"] == "network" else n  # the one tested against the best
+    p = f"Holm-adjusted p = {other['p_holm']:.3g}"
+    if other["tied_with_best"]:
+        return f"No detectable difference between {pair}: they are tied ({p})."
+    if best["kind"] == "network":
+        return f"The best network beats the best baseline: {pair} ({p})."
+    return f"The best network loses to the best baseline: {pair} ({p})."
+
+
+def health(plan: Plan, r: ArmResult) -> tuple[int, int]:
+    """(diverged, collapsed) member counts of one arm (rules in the module doc)."""
+    diverged = collapsed = 0
+    task = plan.dataset.task
+    for m, y in zip(r.members, r.y_eval):
+        loss = m.history.get("loss") or [math.nan]
+        if not (np.isfinite(m.scores.get("loss", math.nan)) and np.all(np.isfinite(np.asarray(m.predictions)))):
+            diverged += 1
+            continue
+        if len(loss) > 1 and np.isfinite(loss[0]) and loss[-1] >= loss[0]:
+            collapsed += 1
+            continue
+        y, pred = np.asarray(y), np.asarray(m.predictions)
+        if task == "classification":
+            codes = y.argmax(axis=1) if y.ndim > 1 and y.shape[1] > 1 else y.reshape(-1).astype(int)
+            guess = metrics.predicted_classes(pred, y.shape[1] if y.ndim > 1 and y.shape[1] > 1 else 2)
+            if len(codes) and np.mean(guess == codes) <= np.bincount(codes).max() / len(codes):
+                collapsed += 1
+        elif len(y) > 1 and np.mean((pred.reshape(-1) - y.reshape(-1)) ** 2) >= np.var(y.reshape(-1)):
+            collapsed += 1  # R² ≤ 0: no better than predicting the mean
+    return diverged, collapsed
+
+
+def _split_means(r: ArmResult, values: np.ndarray) -> np.ndarray:
+    keys = sorted(set(zip(r.repeat.tolist(), r.fold.tolist())))
+    return np.array([np.nanmean(values[(r.repeat == a) & (r.fold == b)]) if np.isfinite(
+        values[(r.repeat == a) & (r.fold == b)]).any() else math.nan for a, b in keys])
+
+
+def _n_params(r: ArmResult) -> int:
+    return int(sum(np.asarray(w).size for w in r.members[0].weights)) if r.members else 0
+
+
+def _sizes(plan: Plan) -> tuple[float, float]:
+    n_train = float(np.mean([len(s.train) for s in plan.splits]))
+    n_test = float(np.mean([len(s.eval) if s.eval is not None else len(plan.dataset.y_test) for s in plan.splits]))
+    return n_train, max(n_test, 1.0)
+
+
+def _worst(metric: str) -> float:
+    low, high = metrics.METRICS[metric].range
+    worst = low if metrics.METRICS[metric].greater_is_better else high
+    return worst if math.isfinite(worst) else (-1e12 if metrics.METRICS[metric].greater_is_better else 1e12)
+
+
+def _tied(scores: dict, tests: dict, greater: bool) -> list:
+    if not scores:
+        return []
+    best = stats.best_name(scores, greater)
+    best_mean = float(np.mean(scores[best]))
+    return [k for k, v in scores.items()
+            if k == best or float(np.mean(v)) == best_mean
+            or (k in tests and math.isfinite(tests[k].get("p_holm", math.nan)) and tests[k]["p_holm"] >= stats.ALPHA)]
+
+
+def _tests_among(scores: dict, names: list, greater: bool, n_train: float, n_test: float, plan: Plan) -> dict:
+    sub = {k: scores[k] for k in names}
+    if len(sub) < 2 or len(next(iter(sub.values()))) < 2:
+        return {}
+    return stats.versus_best(sub, greater, n_train, n_test, plan.experiment.evaluate.rope)
+
+
+__all__ = ["table", "verdict", "health", "score_baselines", "BaselineResult", "COLUMNS"]

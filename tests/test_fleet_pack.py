@@ -1,0 +1,139 @@
+"""Packs: members of different widths, depths and activations trained in one fleet program.
+
+Exactness is pinned the way `test_fleet.py` pins the fleet to `model.fit`: a packed
+member's weights and curves after training equal the same network trained alone on
+the fleet (its own program), to float tolerance. Small data, few epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import denselab  # noqa: F401  (selects the JAX backend before Keras loads)
+
+from denselab.models.build import build_model, head_for
+from denselab.spec import DataSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
+from denselab.train import _fleet_pack, fit, fleet
+from denselab.train.engine import Member, apply_hparams, split_hparams, targets
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    if not fleet._CACHE_READY:
+        monkeypatch.setenv("DENSELAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "jax-cache"))
+
+
+def _members(head, hparams, rows=(40, 33, 27, 36)):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 4)).astype(np.float32)
+    y = targets(head, (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 0.5))
+    return [Member(x[:rows[i]], y[:rows[i]], x[60:], y[60:], seed=20 + i, hparams=dict(hp))
+            for i, hp in enumerate(hparams)]
+
+
+def _alone(spec, train, head, member):
+    """The member trained by itself: its own network (written out), no structural overrides."""
+    own, rest = _fleet_pack.network_of(spec, member.hparams)
+    result = fleet.train_members(own, train, head, [Member(**{**member.__dict__, "hparams": rest})])
+    assert fleet.last_timings()["packed"] == 0
+    return result.results[0]
+
+
+SPEC = ModelSpec(hidden=(LayerSpec(units=32, dropout=0.2),))
+CASES = {
+    "width": [{"units": 5}, {"units": 9}, {"units": 3}],
+    "depth": [{"units": (6,)}, {"units": (6, 4)}, {"units": (5, 7, 3)}],
+    "activation": [{"units": 6, "activation": "relu"}, {"units": 6, "activation": "tanh"},
+                   {"units": (4, 8), "activation": "sigmoid"}],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_packed_member_equals_its_network_trained_alone(case):
+    """Dropout 0.2 (masks drawn at each member's own layout), L1 + L2, unequal rows,
+    shuffling, partial batches: every member's weights, curves and scores match."""
+    train = TrainSpec(epochs=3, batch_size=8, learning_rate=0.01)
+    head = head_for("classification", 3, SPEC, train)
+    hparams = [dict(hp, dropout=0.2, learning_rate=0.01 * (i + 1), l1=0.001, l2=0.01)
+               for i, hp in enumerate(CASES[case])]
+    members = _members(head, hparams)
+    before = fleet.cache_info()["misses"]
+    packed = fleet.train_members(SPEC, train, head, members)
+    assert fleet.last_timings()["programs"] == 1 and fleet.last_timings()["packed"] == 1
+    assert fleet.cache_info()["misses"] == before + 1
+    assert any("3 networks in 1 programs (1 packed)" in n for n in packed.notes)
+    for member, got in zip(members, packed.results):
+        want = _alone(SPEC, train, head, member)
+        assert [w.shape for w in got.weights] == [w.shape for w in want.weights]
+        for a, b in zip(got.weights, want.weights):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        for k in want.history:
+            np.testing.assert_allclose(got.history[k], want.history[k], rtol=1e-4, atol=1e-6)
+        assert got.scores == pytest.approx(want.scores, rel=1e-4)
+
+
+def test_packed_start_is_the_narrow_networks_initial_weights():
+    """Each packed member starts at exactly its own network's initial weights (drawn
+    for its own fan-in/fan-out), and those load into the Keras model of that network."""
+    train = TrainSpec(epochs=1)
+    spec = ModelSpec(hidden=(LayerSpec(units=32),), kernel_initializer="he_normal")
+    head = head_for("classification", 3, spec, train)
+    members = _members(head, [{"units": (3, 9)}, {"units": (12,)}, {"units": (2, 2, 2)}])
+    packed = fleet.initial_weights(spec, train, head, members)
+    for member, got in zip(members, packed):
+        own, rest = _fleet_pack.network_of(spec, member.hparams)
+        want = fleet.initial_weights(own, train, head, [Member(**{**member.__dict__, "hparams": rest})])[0]
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        build_model(own, head, 4).set_weights(got)
+
+
+def test_split_turns_depth_width_and_activation_into_member_data():
+    """Trials that differ in depth, widths or activation get one structure; the
+    overrides give each trial's network back."""
+    trials = [ModelSpec(hidden=(LayerSpec(units=8, dropout=0.1), LayerSpec(units=4, dropout=0.1))),
+              ModelSpec(hidden=(LayerSpec(units=64, dropout=0.3, activation="tanh"),)),
+              ModelSpec(depth=3, units=16, layer=LayerSpec(units=10, dropout=0.2)),
+              ModelSpec(depth=2, layer=LayerSpec(units=12, dropout=0.2, activation="elu"))]
+    structures = set()
+    for model in trials:
+        exp = Experiment(data=DataSpec(source="iris"), model=model)
+        base, hp = split_hparams(exp)
+        structures.add(repr(base.model))
+        got, _ = apply_hparams(base.model, base.train, hp)
+        assert [(l.units, l.activation, l.dropout) for l in got.hidden] == \
+            [(l.units, l.activation, l.dropout) for l in model.hidden]
+        assert {"units", "dropout"} <= set(hp)
+    assert len(structures) == 1
+    # not a plain MLP: the layers stay structure
+    exp = Experiment(data=DataSpec(source="iris"),
+                     model=ModelSpec(hidden=(LayerSpec(units=8), LayerSpec(type="batchnorm"))))
+    assert not {"depth", "units", "activation"} & set(split_hparams(exp)[1])
+    with pytest.raises(ValueError, match="plain Dense MLP"):
+        apply_hparams(exp.model, exp.train, {"units": 3})
+
+
+def test_fit_engine_builds_each_members_own_network():
+    spec = ModelSpec(hidden=(LayerSpec(units=32),))
+    train = TrainSpec(epochs=1, batch_size=16)
+    head = head_for("classification", 3, spec, train)
+    members = _members(head, [{"units": (3, 5)}, {"units": 7, "activation": "tanh"}])
+    shapes = [[w.shape for w in r.weights] for r in fit.train_members(spec, train, head, members).results]
+    assert shapes == [[(4, 3), (3,), (3, 5), (5,), (5, 3), (3,)], [(4, 7), (7,), (7, 3), (3,)]]
+
+
+def test_plan_packs_where_it_pays_and_not_where_padding_costs_more():
+    spec = ModelSpec(hidden=(LayerSpec(units=32),))
+    small = dict(epochs=20, rows=100, n_in=4, n_out=3)
+    units = _fleet_pack.plan(spec, [{"units": w} for w in (8, 16, 24, 32)], **small)
+    assert [(u.packed, sorted(u.index)) for u in units] == [(("relu",), [0, 1, 2, 3])]
+    # a tiny net and a huge one, many members, long training: padding the tiny ones costs more
+    hp = [{"units": (4,)}] * 50 + [{"units": (512, 512, 512)}] * 2
+    units = _fleet_pack.plan(spec, hp, epochs=200, rows=5000, n_in=4, n_out=3)
+    assert sorted(len(u.index) for u in units) == [2, 50] and not any(u.packed for u in units)
+    # what a pack cannot hold gets programs of its own
+    for other in (ModelSpec(hidden=(LayerSpec(units=32, activation="prelu"),)),
+                  ModelSpec(hidden=(LayerSpec(units=32),), kernel_initializer="orthogonal")):
+        units = _fleet_pack.plan(other, [{"units": 3}, {"units": 5}], **small)
+        assert len(units) == 2 and not any(u.packed for u in units)
