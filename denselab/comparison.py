@@ -77,56 +77,88 @@ def score_baselines(plan: Plan, choice=None) -> list[BaselineResult]:
     return [BaselineResult(name, r["scores"], r["notes"]) for name, r in scored.items()]
 
 
+@dataclass
+class Entry:
+    """One row to compare: a member's scores (in `keys` order: (repeat, fold, seed)) and its facts."""
+
+    name: str
+    kind: str
+    values: np.ndarray
+    keys: list
+    params: dict = field(default_factory=dict)
+    n_params: int | None = None
+    diverged: int = 0
+    collapsed: int = 0
+
+    @property
+    def per_split(self) -> np.ndarray:
+        """Mean over seeds within each (repeat, fold), in split order: the paired values."""
+        splits = sorted({(r, k) for r, k, _ in self.keys})
+        out = []
+        for split in splits:
+            v = self.values[[i for i, (r, k, _) in enumerate(self.keys) if (r, k) == split]]
+            out.append(np.nanmean(v) if np.isfinite(v).any() else math.nan)
+        return np.array(out)
+
+
+def network_entry(plan: Plan, r: ArmResult, metric: str) -> Entry:
+    diverged, collapsed = health(plan, r)
+    return Entry(r.name, "network", r.values(metric), list(zip(r.repeat.tolist(), r.fold.tolist(),
+                                                               r.seed.tolist())),
+                 dict(r.params), _n_params(r), diverged, collapsed)
+
+
+def baseline_entry(plan: Plan, b: BaselineResult, metric: str) -> Entry:
+    return Entry(b.name, "baseline", b.values(metric), [(s.repeat, s.fold, 0) for s in plan.splits])
+
+
 def table(plan: Plan, networks: list[ArmResult], baselines: list[BaselineResult] | None = None,
           metric: str | None = None) -> pd.DataFrame:
-    """The comparison table of `networks` and `baselines` on `plan`'s splits (see the module doc).
-
-    Rows are ranked best first; among exact ties the simpler network ranks first.
-    """
+    """The comparison table of `networks` and `baselines` on `plan`'s splits (see the module doc)."""
     metric = metric or plan.metric
-    info = metrics.METRICS[metric]
-    greater = info.greater_is_better
-    baselines = baselines or []
-    per_split, rows = {}, []
-    n_params = {}
-    for r in networks:
-        values = r.values(metric)
-        per_split[r.name] = _split_means(r, values)
-        n_params[r.name] = _n_params(r)
-        diverged, collapsed = health(plan, r)
-        s = Summary.of(values[np.isfinite(values)] if np.isfinite(values).any() else values, metric)
-        rows.append({"name": r.name, "kind": "network", "metric": metric, "mean": s.mean, "std": s.std,
-                     "n": int(len(values)), "ci_low": s.ci95[0], "ci_high": s.ci95[1],
-                     "n_params": n_params[r.name], "diverged": diverged, "collapsed": collapsed, **r.params})
-    for b in baselines:
-        values = b.values(metric)
-        per_split[b.name] = values
-        s = Summary.of(values, metric)
-        rows.append({"name": b.name, "kind": "baseline", "metric": metric, "mean": s.mean, "std": s.std,
-                     "n": int(len(values)), "ci_low": s.ci95[0], "ci_high": s.ci95[1], "n_params": None,
-                     "diverged": 0, "collapsed": 0})
-    n_train, n_test = _sizes(plan)
-    finite = {k: np.nan_to_num(v, nan=_worst(metric)) for k, v in per_split.items()}
-    tests = {}
-    if len(finite) > 1 and len(next(iter(finite.values()))) > 1:
-        tests = stats.versus_best(finite, greater, n_train, n_test, plan.experiment.evaluate.rope)
-    nets = [r.name for r in networks]
-    tied = _tied(finite, tests, greater)
-    net_best = _tied({k: finite[k] for k in nets}, _tests_among(finite, nets, greater, n_train, n_test, plan),
-                     greater) if nets else []
-    recommended = stats.simplest_of(net_best, n_params) if net_best else None
+    entries = [network_entry(plan, r, metric) for r in networks] + \
+        [baseline_entry(plan, b, metric) for b in baselines or []]
+    return build(entries, metric, *_sizes(plan), plan.experiment.evaluate.rope)
+
+
+def build(entries: list[Entry], metric: str, n_train: float, n_test: float, rope: float) -> pd.DataFrame:
+    """The table of `entries` (paired on the same splits); rows ranked best first, the simpler
+    network first among exact ties."""
+    greater = metrics.METRICS[metric].greater_is_better
+    rows = []
+    for e in entries:
+        finite = e.values[np.isfinite(e.values)]
+        s = Summary.of(finite if len(finite) else e.values, metric)
+        rows.append({"name": e.name, "kind": e.kind, "metric": metric, "mean": s.mean, "std": s.std,
+                     "n": int(len(e.values)), "ci_low": s.ci95[0], "ci_high": s.ci95[1], "n_params": e.n_params,
+                     "diverged": e.diverged, "collapsed": e.collapsed, **e.params})
+    paired = {e.name: np.nan_to_num(e.per_split, nan=_worst(metric)) for e in entries}
+    tests = _versus_best(paired, greater, n_train, n_test, rope)
+    nets = [e.name for e in entries if e.kind == "network"]
+    tied = _tied(paired, tests, greater)
+    net_tests = _versus_best({k: paired[k] for k in nets}, greater, n_train, n_test, rope)
+    net_tied = _tied({k: paired[k] for k in nets}, net_tests, greater)
+    n_params = {e.name: e.n_params or 0 for e in entries}
+    recommended = stats.simplest_of(net_tied, n_params) if net_tied else None
+    untested = {"diff_vs_best": math.nan, "p_vs_best": math.nan, "p_holm": math.nan, "p_better": math.nan,
+                "p_equivalent": math.nan, "p_worse": math.nan}
     for row in rows:
-        row.update(tests.get(row["name"], {"diff_vs_best": 0.0 if len(rows) == 1 else math.nan,
-                                             "p_vs_best": math.nan, "p_holm": math.nan, "p_better": math.nan,
-                                             "p_equivalent": math.nan, "p_worse": math.nan}))
+        row.update(tests.get(row["name"], {**untested, "diff_vs_best": 0.0 if len(rows) == 1 else math.nan}))
         row["tied_with_best"] = row["name"] in tied
         row["recommended"] = row["name"] == recommended
-    frame = pd.DataFrame(rows)
-    order = frame["mean"].fillna(_worst(metric)) * (-1 if greater else 1)
-    frame = frame.assign(_o=order, _p=frame["n_params"].fillna(math.inf)).sort_values(["_o", "_p"], kind="stable")
-    frame = frame.drop(columns=["_o", "_p"]).reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS)) if not rows else pd.DataFrame(rows)
+    if rows:
+        order = frame["mean"].fillna(_worst(metric)) * (-1 if greater else 1)
+        frame = frame.assign(_o=order, _p=frame["n_params"].astype(float).fillna(math.inf))
+        frame = frame.sort_values(["_o", "_p"], kind="stable").drop(columns=["_o", "_p"]).reset_index(drop=True)
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[list(COLUMNS) + extra]
+
+
+def _versus_best(paired: dict, greater: bool, n_train: float, n_test: float, rope: float) -> dict:
+    if len(paired) < 2 or len(next(iter(paired.values()))) < 2:
+        return {}
+    return stats.versus_best(paired, greater, n_train, n_test, rope)
 
 
 def verdict(frame: pd.DataFrame) -> str:
@@ -171,12 +203,6 @@ def health(plan: Plan, r: ArmResult) -> tuple[int, int]:
     return diverged, collapsed
 
 
-def _split_means(r: ArmResult, values: np.ndarray) -> np.ndarray:
-    keys = sorted(set(zip(r.repeat.tolist(), r.fold.tolist())))
-    return np.array([np.nanmean(values[(r.repeat == a) & (r.fold == b)]) if np.isfinite(
-        values[(r.repeat == a) & (r.fold == b)]).any() else math.nan for a, b in keys])
-
-
 def _n_params(r: ArmResult) -> int:
     return int(sum(np.asarray(w).size for w in r.members[0].weights)) if r.members else 0
 
@@ -203,11 +229,4 @@ def _tied(scores: dict, tests: dict, greater: bool) -> list:
             or (k in tests and math.isfinite(tests[k].get("p_holm", math.nan)) and tests[k]["p_holm"] >= stats.ALPHA)]
 
 
-def _tests_among(scores: dict, names: list, greater: bool, n_train: float, n_test: float, plan: Plan) -> dict:
-    sub = {k: scores[k] for k in names}
-    if len(sub) < 2 or len(next(iter(sub.values()))) < 2:
-        return {}
-    return stats.versus_best(sub, greater, n_train, n_test, plan.experiment.evaluate.rope)
-
-
-__all__ = ["table", "verdict", "health", "score_baselines", "BaselineResult", "COLUMNS"]
+__all__ = ["table", "build", "Entry", "verdict", "health", "score_baselines", "BaselineResult", "COLUMNS"]

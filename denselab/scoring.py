@@ -5,10 +5,9 @@
 
 - every metric of the task (`denselab.metrics`) for the CV members (mean, std, n, 95 %
   CI over members) and for the test rows (value, n, interval);
-- baselines (`denselab.baselines`) scored on the plan's very splits, and the
-  comparison of the network with them on the primary metric (`evaluate.metric`):
-  corrected t-test, Holm, Bayesian probabilities (`denselab.stats`), and whether the
-  network beats, ties or loses to the best baseline;
+- the comparison table of the network and its baselines on the plan's very splits
+  (`denselab.comparison`, the one table builder) and its one-sentence verdict: does
+  the network beat, tie with or lose to the best baseline;
 - members that failed to train (`report.diagnosis.health`);
 - notes on edge data: a constant target, a fold whose rows hold one class, classes
   rarer than the fold count.
@@ -16,31 +15,27 @@
 Example:
     >>> import denselab
     >>> r = denselab.run("iris", overrides=["train.epochs=3", "evaluate.folds=3"], report=False)  # doctest: +SKIP
-    >>> r.results["verdict"]["outcome"]                                                             # doctest: +SKIP
-    'ties with'
+    >>> sorted(r.results["cv"]["metrics"])                                                          # doctest: +SKIP
+    ['accuracy', 'balanced_accuracy', 'f1_macro', 'log_loss']
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from denselab import baselines, metrics, seeds, stats
+from denselab import baselines, metrics, seeds
 from denselab.train.engine import true_codes
 
-NETWORK = "network"
 CHANCE = {"classification": "majority", "regression": "mean"}  # the chance-level baseline of each task
 
 
 def summary(values, name: str) -> dict:
-    """mean, sample std, n and the t-based 95 % CI over the finite values, clipped to the metric's range."""
-    from denselab.train.evaluate import Summary
+    """mean, sample std, n and the t-based 95 % CI (clipped to the metric's range) over the finite values."""
+    from denselab.train.plan import Summary
 
     v = np.asarray(values, dtype=float)
-    s = Summary.of(v[np.isfinite(v)])
-    low, high = metrics.METRICS[name].range
-    return {"mean": s.mean, "std": s.std, "n": s.n, "ci95": [max(s.ci95[0], low), min(s.ci95[1], high)]}
+    s = Summary.of(v[np.isfinite(v)], name)
+    return {"mean": s.mean, "std": s.std, "n": s.n, "ci95": list(s.ci95)}
 
 
 def truth(head, y) -> np.ndarray:
@@ -52,7 +47,7 @@ def truth(head, y) -> np.ndarray:
 
 
 def score_run(exp, ds, cv, final) -> dict:
-    """The run's metrics, baselines, comparison, verdict, health and notes as plain data.
+    """The run's metrics, comparison with its baselines, verdict, health and notes as plain data.
 
     Args:
         exp: the Experiment; `evaluate.metric`, `rope`, `baselines` are read here.
@@ -60,57 +55,43 @@ def score_run(exp, ds, cv, final) -> dict:
         cv: the CV `ArmResult` (per-member predictions on the plan's splits).
         final: the `Holdout` (refit on every training row, predictions on the test rows).
     """
+    from denselab import comparison
     from denselab.report import diagnosis
     from denselab.train.plan import Plan
 
-    task, ev = ds.task, exp.evaluate
+    task = ds.task
     k = ds.n_targets if task == "classification" else None
-    primary = ev.metric_for(task)
+    plan = Plan.cv(exp, ds)  # the same splits the network was scored on (the plan derives them)
+    primary = plan.metric
     greater = metrics.METRICS[primary].greater_is_better
-    splits = Plan.cv(exp, ds).splits  # the same splits the network was scored on (the plan derives them)
-    folds = [(s.train, s.eval) for s in splits]
-    split_of = {(s.repeat, s.fold): i for i, s in enumerate(splits)}
+    folds = [(s.train, s.eval) for s in plan.splits]
+    split_of = {(s.repeat, s.fold): i for i, s in enumerate(plan.splits)}
     member_split = [split_of[(int(r), int(f))] for r, f in zip(cv.repeat, cv.fold)]
 
-    per_member = [metrics.score_all(task, truth(cv.head, y), m.predictions, k)
-                  for m, y in zip(cv.members, cv.y_eval)]
-    cv_metrics = {name: summary([m[name] for m in per_member], name) for name in metrics.names(task)}
-
-    chosen = baselines.resolve(task, ev.baselines, seed=seeds.derive(exp.seed, "baselines"))
+    base = comparison.score_baselines(plan)
+    frame = comparison.table(plan, [cv], base)
+    # the chance-level model (majority class / mean) on every split, for the health rule
     chance_name = CHANCE[task]
-    scoring = dict(chosen) if chance_name in chosen else \
-        {**chosen, chance_name: baselines.resolve(task, [chance_name])[chance_name]}
-    on_folds = baselines.score_on_folds(scoring, ds, folds, task)
-    chance_scores = [on_folds[chance_name]["scores"][primary][i] for i in member_split]
-    member_primary = [m[primary] for m in per_member]
-    h = diagnosis.health(cv.histories, member_primary, chance_scores, greater)
-
-    # the network's paired values: its members' primary metric averaged over seeds within each split
-    net_split = []
-    for j in range(len(splits)):
-        finite = [v for v, i in zip(member_primary, member_split) if i == j and math.isfinite(v)]
-        net_split.append(float(np.mean(finite)) if finite else math.nan)  # a split whose members all diverged
-    scores = {NETWORK: net_split, **{name: on_folds[name]["scores"][primary] for name in chosen}}
-    n_train = float(np.mean([len(s.train) for s in splits]))
-    n_test = float(np.mean([len(s.eval) for s in splits]))
+    chance = next((b.scores for b in base if b.name == chance_name), None) or baselines.score_on_folds(
+        baselines.resolve(task, [chance_name]), ds, folds, task)[chance_name]["scores"]
+    h = diagnosis.health(cv.histories, cv.values(primary), [chance[primary][i] for i in member_split], greater)
     results = {
         "primary_metric": primary,
         "greater_is_better": greater,
-        "rope": ev.rope,
-        "cv_metrics": cv_metrics,
+        "rope": exp.evaluate.rope,
+        "cv_metrics": {name: summary(cv.values(name), name) for name in metrics.names(task)},
         "test_metrics": _test_metrics(task, ds, final, k, seeds.derive(exp.seed, "test_interval")),
-        "baselines": {name: {"cv": {m: summary(v, m) for m, v in on_folds[name]["scores"].items()},
-                             "folds": on_folds[name]["scores"][primary]} for name in chosen},
-        "comparison": comparison(scores, primary, greater, n_train, n_test, ev.rope),
-        "verdict": verdict(scores, primary, greater, n_train, n_test, ev.rope) if chosen else None,
+        "baselines": {b.name: {"cv": {m: summary(v, m) for m, v in b.scores.items()}} for b in base},
+        "comparison": frame.to_dict(orient="records"),
+        "verdict": comparison.verdict(frame),
         "health": {key: v for key, v in h.items() if key != "members"},
-        "notes": edge_notes(ds, splits, ev.folds) + [n for name in scoring for n in on_folds[name]["notes"]],
+        "notes": edge_notes(ds, plan.splits, exp.evaluate.folds) + [n for b in base for n in b.notes],
     }
-    if ds.y_test is not None and len(ds.y_test) and chosen:
-        on_test = baselines.score_on_test(chosen, ds, task)
-        for name in chosen:
-            results["baselines"][name]["test"] = on_test[name]["scores"]
-            results["notes"] += [n for n in on_test[name]["notes"] if n not in results["notes"]]
+    if len(ds.y_test) and base:
+        estimators = baselines.resolve(task, exp.evaluate.baselines, seed=exp.seed)
+        for name, scored in baselines.score_on_test(estimators, ds, task).items():
+            results["baselines"][name]["test"] = scored["scores"]
+            results["notes"] += [n for n in scored["notes"] if n not in results["notes"]]
     return results
 
 
@@ -124,42 +105,6 @@ def _test_metrics(task, ds, final, k, seed) -> dict:
         out[name] = {"value": metrics.score(name, y, final.predictions, k), "n": int(len(y)), "ci95": [low, high],
                      "interval": "wilson" if name == "accuracy" else "bootstrap"}
     return out
-
-
-def comparison(scores: dict, metric: str, greater: bool, n_train: float, n_test: float, rope: float) -> list:
-    """Rows of the network and its baselines on the primary metric, best first (the table contract's columns)."""
-    tests = stats.versus_best(scores, greater, n_train, n_test, rope)
-    rows = []
-    for name, values in scores.items():
-        s = summary(values, metric)
-        rows.append({"name": name, "kind": "network" if name == NETWORK else "baseline", "metric": metric,
-                     "mean": s["mean"], "std": s["std"], "n": s["n"], "ci_low": s["ci95"][0],
-                     "ci_high": s["ci95"][1], **tests[name]})
-    sign = -1.0 if greater else 1.0
-    return sorted(rows, key=lambda r: (sign * r["mean"] if math.isfinite(r["mean"]) else math.inf))
-
-
-def verdict(scores: dict, metric: str, greater: bool, n_train: float, n_test: float, rope: float) -> dict:
-    """Does the network beat the best baseline? outcome `beats`, `ties with` or `loses to`, with its numbers.
-
-    Significant means the corrected t-test's p < `stats.ALPHA` on the paired split
-    scores; anything else is a tie ("no detectable difference"), whatever the means say.
-    """
-    base = {name: v for name, v in scores.items() if name != NETWORK}
-    best = stats.best_name(base, greater)
-    net, ref = np.asarray(scores[NETWORK], dtype=float), np.asarray(base[best], dtype=float)
-    keep = np.isfinite(net) & np.isfinite(ref)
-    out = {"metric": metric, "best_baseline": best, "network_mean": float(np.nanmean(net)) if keep.any() else math.nan,
-           "baseline_mean": float(np.nanmean(ref)), "n": int(keep.sum()), "alpha": stats.ALPHA, "rope": rope}
-    if keep.sum() < 2:
-        return {**out, "outcome": "cannot be compared with", "p": math.nan, "p_better": math.nan,
-                "p_equivalent": math.nan, "p_worse": math.nan}
-    t = stats.corrected_ttest(net[keep], ref[keep], n_train, n_test)
-    b = stats.bayesian_ttest(net[keep], ref[keep], rope, n_train, n_test, greater)
-    better = t.mean_diff > 0 if greater else t.mean_diff < 0
-    outcome = "ties with" if not t.p < stats.ALPHA else "beats" if better else "loses to"
-    return {**out, "outcome": outcome, "diff": t.mean_diff, "p": t.p, "p_better": b.p_better,
-            "p_equivalent": b.p_equivalent, "p_worse": b.p_worse}
 
 
 def edge_notes(ds, splits, folds: int) -> list:
@@ -189,4 +134,4 @@ def edge_notes(ds, splits, folds: int) -> list:
     return notes
 
 
-__all__ = ["score_run", "summary", "truth", "comparison", "verdict", "edge_notes", "NETWORK"]
+__all__ = ["score_run", "summary", "truth", "edge_notes"]

@@ -136,9 +136,13 @@ def test_web_page_download_loads_with_labels(tmp_path):
     assert model.head.task == "classification"
 
 
-def _bad_files(tmp_path, good):
+@pytest.fixture(scope="module")
+def bad_files(iris_run, tmp_path_factory):
+    """Damaged, truncated and foreign model files beside one good one, made once."""
     import keras
 
+    tmp_path = tmp_path_factory.mktemp("models")
+    good = iris_run.model.save(tmp_path / "good.keras")
     data = good.read_bytes()
     (tmp_path / "truncated.keras").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.keras").write_text("not a model")
@@ -151,6 +155,7 @@ def _bad_files(tmp_path, good):
         for item in src.namelist():
             if not item.endswith(".h5"):
                 dst.writestr(item, src.read(item))
+    return tmp_path
 
 
 @pytest.mark.parametrize("name, message", [
@@ -162,10 +167,9 @@ def _bad_files(tmp_path, good):
     ("noweights.keras", r"`[^`]*noweights.keras` is not a readable Keras model"),
     ("missing.keras", r"no file `[^`]*missing.keras`"),
 ])
-def test_damaged_model_files_are_one_line_errors(iris_run, tmp_path, name, message):
-    _bad_files(tmp_path, iris_run.model.save(tmp_path / "good.keras"))
+def test_damaged_model_files_are_one_line_errors(bad_files, name, message):
     with pytest.raises(DataError, match=message) as info:
-        denselab.load_model(tmp_path / name)
+        denselab.load_model(bad_files / name)
     assert "\n" not in str(info.value) and str(info.value).startswith("load_model: ")
 
 

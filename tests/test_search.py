@@ -122,7 +122,8 @@ def _counting(monkeypatch):
     real = plan.run_engine
 
     def counted(experiment, head, members, engine, progress):
-        calls.append(len(members))
+        if members[0].tag["fold"] >= 0:  # a trial's CV, not the refit of the best on every training row
+            calls.append(len(members))
         return real(experiment, head, members, engine, progress)
 
     monkeypatch.setattr(plan, "run_engine", counted)
@@ -143,11 +144,15 @@ def test_grid_search_groups_members_writes_report_and_tops_up(tmp_path, monkeypa
 
     out = json.loads((tmp_path / "report" / "results.json").read_text())
     assert {"trials", "comparison", "best"} <= set(out["tables"])
-    assert len(out["tables"]["trials"]) == 8 and 2 <= len(out["tables"]["comparison"]) <= 5
+    nets = [row for row in out["tables"]["comparison"] if row["kind"] == "network"]
+    base = [row for row in out["tables"]["comparison"] if row["kind"] == "baseline"]
+    assert len(out["tables"]["trials"]) == 8 and 2 <= len(nets) <= 5
+    assert {b["name"] for b in base} == {"majority", "logistic_regression", "random_forest", "hist_gradient_boosting"}
+    assert all(row["n"] == 2 for row in base) and out["verdict"]
     assert set(out["best"]) >= {"params", "cv", "test"} and "accuracy" in out["best"]["test"]
     cv = out["best"]["cv"]
     assert cv["ci95"][0] <= cv["mean"] <= cv["ci95"][1] and len(cv["scores"]) == 2
-    assert out["tables"]["comparison"][0]["trial"] == out["best"]["trial"]
+    assert nets[0]["trial"] == out["best"]["trial"]
     html = (tmp_path / "report" / "report.html").read_text()
     for heading in ("Best configuration", "Top configurations", "Optimisation history", "corrected"):
         assert heading in html
@@ -186,7 +191,7 @@ def test_rerun_tops_up_and_batching_does_not_change_scores(tmp_path, monkeypatch
 # deterministically after trial 0 is COMPLETE and while trial 1 is RUNNING.
 _CHILD = """
 import sys, time
-from denselab.search import runner
+from denselab.train import plan as runner
 real, calls = runner.run_engine, []
 def slow(*args):
     calls.append(1)
@@ -264,7 +269,9 @@ def test_recover_trial_asked_but_never_marked(tmp_path):
 def test_ctrl_c_mid_batch_requeues_the_unfinished_trial(tmp_path, monkeypatch):
     from optuna.trial import TrialState
 
-    real, calls = runner.run_engine, []
+    from denselab.train import plan
+
+    real, calls = plan.run_engine, []
 
     def interrupted(*args):
         calls.append(1)
@@ -272,12 +279,12 @@ def test_ctrl_c_mid_batch_requeues_the_unfinished_trial(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(runner, "run_engine", interrupted)
+    monkeypatch.setattr(plan, "run_engine", interrupted)
     raw = tiny_spec("ctrlc", sampler="grid", batch=1, space={"train.learning_rate": [0.01, 0.1]})
     db = f"sqlite:///{tmp_path / 'c.db'}"
     with pytest.raises(KeyboardInterrupt):
         search(raw, 2, storage=db, report=False)
-    monkeypatch.setattr(runner, "run_engine", real)
+    monkeypatch.setattr(plan, "run_engine", real)
     result = search(raw, 2, storage=db, report=False)
     states = [t.state for t in result.study.trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE] and result.new_trials == 1

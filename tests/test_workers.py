@@ -18,10 +18,11 @@ from types import SimpleNamespace
 import pytest
 
 from denselab.search import recovery, runner, search, store
+from denselab.train import plan
 
 _CHILD = """
 import os, sys, time
-from denselab.search import runner
+from denselab.train import plan as runner
 real, calls = runner.run_engine, []
 def patched(*args):
     calls.append(1)
@@ -228,7 +229,7 @@ def test_a_raising_unit_is_retried_at_most_r_times_and_status_says_so(tmp_path, 
     raw = grid_spec("raises", [0.05], retries=1)
     raw["search"]["space"]["model.hidden[0].units"] = [3, 4, 5]
     spec = write(tmp_path, raw)
-    real, calls = runner.run_engine, []
+    real, calls = plan.run_engine, []
 
     def raising(experiment, head, members, engine, progress):
         calls.append(experiment.model.hidden[0].units)
@@ -236,7 +237,7 @@ def test_a_raising_unit_is_retried_at_most_r_times_and_status_says_so(tmp_path, 
             raise FloatingPointError("loss is nan at epoch 2")
         return real(experiment, head, members, engine, progress)
 
-    monkeypatch.setattr(runner, "run_engine", raising)
+    monkeypatch.setattr(plan, "run_engine", raising)
     assert main(["search", spec, "--storage", pg_url, "--out", str(tmp_path / "r"), "--quiet"]) == 3
     out = capsys.readouterr().out
     assert "only 2 of 3 trials finished" in out and (tmp_path / "r" / "report.html").exists()
@@ -266,7 +267,7 @@ def test_configurations_failing_every_attempt_stop_a_random_search(pg_url, monke
     def broken(*args):
         raise RuntimeError("XLA: resource exhausted")
 
-    monkeypatch.setattr(runner, "run_engine", broken)
+    monkeypatch.setattr(plan, "run_engine", broken)
     raw = grid_spec("endless", [0.1], sampler="random", retries=1)
     raw["search"]["space"] = {"train.learning_rate": {"low": 0.001, "high": 0.1, "log": True}}
     with pytest.raises(DenselabError, match=r"3 configurations in a row failed on every attempt.*resource exhausted"):
@@ -282,7 +283,7 @@ def test_one_or_two_workers_give_the_same_scores(pg_server, monkeypatch):
     raw = grid_spec("same", rates)
     one = search(raw, len(rates), storage=pg_server.create_database("same_one"), report=False)
     url = pg_server.create_database("same_two")
-    real, mine = runner.run_engine, os.getpid()
+    real, mine = plan.run_engine, os.getpid()
 
     def another_process_finished_one():
         done = study_of(url, "same").get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -292,7 +293,7 @@ def test_one_or_two_workers_give_the_same_scores(pg_server, monkeypatch):
         wait_until(another_process_finished_one, 90)
         return real(*args)
 
-    monkeypatch.setattr(runner, "run_engine", after_the_other_worker)
+    monkeypatch.setattr(plan, "run_engine", after_the_other_worker)
     two = search(raw, len(rates), storage=url, report=False, workers=2)
     scores = [{t.params["train.learning_rate"]: t.user_attrs["cv"]["scores"] for t in r.study.trials
                if t.state == TrialState.COMPLETE} for r in (one, two)]

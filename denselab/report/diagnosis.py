@@ -160,18 +160,21 @@ def health_text(h: dict, learning_rate: float, metric: str) -> str:
             "keep the inputs scaled (`data.scaling: standard`), and check the learning curves.")
 
 
-def _ci(values) -> tuple:
+def _ci(values, metric: str | None = None) -> tuple:
+    """mean and 95 % CI (Student t over members), clipped to `metric`'s range (none for a gap)."""
+    from denselab.metrics import METRICS
     from denselab.train.evaluate import Summary
 
     s = Summary.of(values)
-    return s.mean, s.ci95[0], s.ci95[1]
+    low, high = METRICS[metric].range if metric else (-math.inf, math.inf)
+    return s.mean, max(s.ci95[0], low), min(s.ci95[1], high)
 
 
-def _interval(name: str, values, points: bool = False) -> str:
-    mean, low, high = _ci(values)
+def _interval(name: str, values, metric: str | None = None, points: bool = False) -> str:
+    mean, low, high = _ci(values, metric)
     f = (lambda v: f"{100 * v:.1f}") if points else _fmt
     unit = " points" if points else ""
-    return f"{name} {f(mean)}{unit} (95 % CI {f(low)}–{f(high)})"
+    return f"{name} {f(mean)}{unit} (95 % CI {f(low)}–{f(high)}{unit})"
 
 
 def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tuple[str, dict]:
@@ -201,7 +204,7 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
         return ("No fit diagnosis: fewer than 2 members with finite training and validation scores.",
                 {"metric": metric, "rule": "none", "n": int(len(train))})
     gap = train - val if metric == "accuracy" else val - train
-    t_mean, t_low, t_high = _ci(train)
+    t_mean, t_low, t_high = _ci(train, metric)
     g_mean, g_low, g_high = _ci(gap)
     row = {"metric": metric, "n": int(len(train)), "training": t_mean, "training_ci_low": t_low,
            "training_ci_high": t_high, "validation": float(val.mean()), "chance": float(chance),
@@ -212,7 +215,7 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
     else:
         row.update(near_chance_ratio=NEAR_BASELINE_MSE_RATIO, poor_training_ratio=POOR_TRAIN_MSE_RATIO,
                    poor_training_above=POOR_TRAIN_MSE_RATIO * float(chance), overfit_ratio=OVERFIT_MSE_RATIO)
-    lines = [f"Over {len(train)} members: {_interval(f'training {metric}', train)}, validation {metric} "
+    lines = [f"Over {len(train)} members: {_interval(f'training {metric}', train, metric)}, validation {metric} "
              f"{_fmt(val.mean())}, chance level {_fmt(chance)}."]
     if metric == "accuracy":
         near = t_high < chance + NEAR_BASELINE_ACCURACY
@@ -265,26 +268,3 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
                      "will likely come from better data or features rather than a bigger network.")
     return " ".join(lines), row
 
-
-def versus_baseline(v: dict | None) -> str:
-    """The page's one sentence: does the network beat, tie with or lose to the best baseline?
-
-    `v` is `scoring.verdict`'s dict; a tie is said as "no detectable difference".
-
-    Example:
-        >>> versus_baseline({"metric": "rmse", "best_baseline": "ridge", "network_mean": 54.2,
-        ...                  "baseline_mean": 53.9, "outcome": "ties with", "p": 0.62, "n": 10, "rope": 0.01,
-        ...                  "p_better": 0.2, "p_equivalent": 0.0, "p_worse": 0.8})[:61]
-        'The network ties with the best baseline, ridge: no detectable'
-    """
-    if not v:
-        return "No baselines were scored (`evaluate.baselines: none`)."
-    if v["outcome"] == "cannot be compared with":
-        return (f"The network cannot be compared with the best baseline, {v['best_baseline']}: fewer than 2 "
-                "folds have finite scores for both.")
-    how = {"ties with": "no detectable difference", "beats": "significantly better",
-           "loses to": "significantly worse"}[v["outcome"]]
-    return (f"The network {v['outcome']} the best baseline, {v['best_baseline']}: {how} in CV {v['metric']} "
-            f"({_fmt(v['network_mean'])} vs {_fmt(v['baseline_mean'])}; corrected t-test p = {_fmt(v['p'])} over "
-            f"{v['n']} paired folds; Bayesian P(network better) = {_fmt(v['p_better'])}, P(within "
-            f"±{_fmt(v['rope'])}) = {_fmt(v['p_equivalent'])}, P(worse) = {_fmt(v['p_worse'])}).")

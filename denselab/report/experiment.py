@@ -38,12 +38,13 @@ def write(result, out_dir: Path) -> Path:
 def compose(result) -> tuple[list, dict]:
     exp, ds, cv, final, model = result.experiment, result.dataset, result.cv, result.holdout, result.model
     r = result.results
-    metric = cv.metric
+    metric = cv.metric  # the primary metric (`evaluate.metric`)
     s = cv.summary
+    test_score = r["test"]["metrics"][metric]["value"] if r["test"].get("metrics") else float("nan")
     tables = {
         "cv_summary": pd.DataFrame([{
             "metric": metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95_low": s.ci95[0],
-            "ci95_high": s.ci95[1], f"test_{metric}": final.scores[metric], "test_loss": final.scores["loss"],
+            "ci95_high": s.ci95[1], f"test_{metric}": test_score, "test_loss": final.scores["loss"],
             "ci_level": CI_LEVEL, "engine": cv.engine, "compile_s": cv.compile_s, "run_s": cv.run_s}]),
         "cv_folds": pd.DataFrame({"seed": cv.seed, "fold": cv.fold, metric: cv.scores, "loss": cv.losses}),
     }
@@ -55,22 +56,30 @@ def compose(result) -> tuple[list, dict]:
         f"{exp.evaluate.folds}-fold cross-validation × {exp.evaluate.seeds} seed(s) on the training rows: "
         f"{metric} {s.mean:.4f} ± {s.std:.4f} (sample std; {100 * CI_LEVEL:g} % CI of the mean "
         f"{s.ci95[0]:.4f}–{s.ci95[1]:.4f}). "
-        f"Refit on all training rows, the test {metric} is {final.scores[metric]:.4f}. "
+        f"Refit on all training rows, the test {metric} is {test_score:.4f}. "
         f"Engine: {cv.engine} (compile {cv.compile_s:.2f} s, run {cv.run_s:.2f} s)."
     )
     if ds.categories:
         summary_text += f" One-hot encoded categorical columns: {', '.join(map(str, ds.categories))}."
     for note in cv.notes:
         summary_text += f" Note: {note}."
+    for key in ("diverged", "not_decreasing", "at_chance"):  # members that failed to train, counted
+        tables["cv_summary"][f"members_{key}"] = r["health"][key]
     sections = [Section("Result", summary_text, tables=["cv_summary"])]
+    sections += _verdict_sections(r, tables)
 
-    train_score = float(np.nanmean([h[metric][-1] for h in cv.histories]))
-    chance = diagnosis.baseline(ds, metric)
-    tables["diagnosis"] = pd.DataFrame([diagnosis.measures(metric, train_score, s.mean, chance)])
+    fit_metric = cv.head.metric  # what the engines record per epoch (accuracy or mse), on both sides
+    train_scores = [h[fit_metric][-1] if len(h.get(fit_metric, [])) else np.nan for h in cv.histories]
+    text, row = diagnosis.interval_verdict(fit_metric, train_scores, cv.values(fit_metric),
+                                           diagnosis.baseline(ds, fit_metric))
+    tables["diagnosis"] = pd.DataFrame([row])
+    health = diagnosis.health_text(r["health"], exp.train.learning_rate, r["primary_metric"])
+    if r["health"]["n"] and r["health"]["failed"] == r["health"]["n"]:  # a fit verdict on failed training misleads
+        text = "No under- or overfitting verdict: every member failed to train by the rules above."
     sections.append(Section(
         "Diagnosis",
-        diagnosis.diagnose(ds.task, metric, train_score, s.mean, chance)
-        + " Training: the last epoch's score, mean over the cross-validation members.",
+        (health + "\n\n" if health else "") + text
+        + " Training: each member's last-epoch score (averaged over its minibatches, dropout on).",
         tables=["diagnosis"],
     ))
     val_label = "validation split" if exp.train.effective_validation_split > 0 else "held-out fold"
@@ -79,7 +88,7 @@ def compose(result) -> tuple[list, dict]:
         f"Mean over the {len(cv.histories)} cross-validation members (band: min–max). "
         f"Training values are averaged over each epoch's minibatches (dropout on); "
         f"validation values come from each member's {val_label}.",
-        figures=[plots.curves(cv.histories, metric, val_label=val_label)],
+        figures=[plots.curves(cv.histories, fit_metric, val_label=val_label)],
         tables=["cv_folds"],
     ))
     if ds.task == "classification" and len(ds.y_test):
@@ -94,6 +103,7 @@ def compose(result) -> tuple[list, dict]:
             f"table the {TOP_CONFUSIONS} most frequent mistakes among all classes." if many else "",
             figures=[plots.confusion(y_true, y_pred, list(map(str, ds.classes)))],
             tables=["top_confusions"] if many else []))
+    sections += _task_sections(result, tables)
     sections += _data_figures(ds, model)
     if r.get("predictions"):
         p = r["predictions"]
@@ -108,6 +118,70 @@ def compose(result) -> tuple[list, dict]:
         tables["predictions"] = rows
         sections.append(Section("Predictions for new samples", "", tables=["predictions"]))
     return sections, tables
+
+
+def _verdict_sections(r: dict, tables: dict) -> list:
+    """The network against its baselines (one sentence and the table), every metric, the data's notes."""
+    out = []
+    if r["comparison"]:
+        tables["comparison"] = pd.DataFrame(r["comparison"])
+        out.append(Section(
+            "Network vs baselines",
+            f"{r['verdict'] or 'No baselines were scored (`evaluate.baselines: none`).'} Baselines are "
+            "scikit-learn models fitted on the same "
+            f"folds with the same per-fold scaling; rows are ranked by CV {r['primary_metric']} "
+            "(`evaluate.metric`), each tested against the best: corrected t-test p (`p_vs_best`), Holm-adjusted "
+            "over the rows (`p_holm`), and the Bayesian correlated t-test's probabilities that the row is better, "
+            f"equivalent (within ±{r['rope']:g}, `evaluate.rope`) or worse than the best.",
+            tables=["comparison"]))
+    rows = []
+    for name, cv_m in r["cv"]["metrics"].items():
+        test = r["test"].get("metrics", {}).get(name, {})
+        rows.append({"metric": name, "cv_mean": cv_m["mean"], "cv_std": cv_m["std"], "cv_n": cv_m["n"],
+                     "cv_ci95_low": cv_m["ci95"][0], "cv_ci95_high": cv_m["ci95"][1],
+                     "test": test.get("value"), "test_n": test.get("n"),
+                     "test_ci95_low": (test.get("ci95") or [None])[0],
+                     "test_ci95_high": (test.get("ci95") or [None, None])[1], "test_interval": test.get("interval")})
+    tables["metrics"] = pd.DataFrame(rows)
+    out.append(Section(
+        "Every metric",
+        "Cross-validation: mean, sample std and t-based 95 % CI over the members' held-out folds (diverged "
+        "members left out). Test rows: the refit network's score with a 95 % interval: Wilson for accuracy, a "
+        "seeded percentile bootstrap over test rows for the others. Each is scikit-learn's own function.",
+        tables=["metrics"]))
+    if r["notes"]:
+        out.append(Section("Notes on the data", "\n\n".join(r["notes"])))
+    return out
+
+
+def _task_sections(result, tables: dict) -> list:
+    """Per-class precision/recall/support (classification), predicted-vs-actual and residuals (regression)."""
+    from denselab import metrics
+    from denselab.scoring import truth
+
+    ds, cv, final = result.dataset, result.cv, result.holdout
+    cv_true = np.concatenate([truth(cv.head, y) for y in cv.y_eval])
+    cv_pred = np.concatenate([np.asarray(m.predictions) for m in cv.members])
+    if ds.task == "classification":
+        frames = [metrics.per_class(cv_true, cv_pred, ds.classes).assign(rows="cv (pooled held-out folds)")]
+        if len(ds.y_test):
+            frames.append(metrics.per_class(ds.y_test, final.predictions, ds.classes).assign(rows="test"))
+        tables["per_class"] = pd.concat(frames, ignore_index=True)
+        if len(ds.y_test) and len(ds.classes) <= plots.MAX_MATRIX_CLASSES:  # the figure's counts, for results.json
+            tables["confusion_test"] = pd.DataFrame(metrics.confusion(ds.y_test, final.predictions, len(ds.classes)),
+                                                    index=list(map(str, ds.classes)),
+                                                    columns=list(map(str, ds.classes))).rename_axis("true").reset_index()
+        return [Section("Per class", "Precision, recall, F1 and support of each class (scikit-learn's "
+                        "`precision_recall_fscore_support`): on the cross-validation members' held-out rows "
+                        "pooled, and on the test rows. A good accuracy can hide a class that is mostly wrong.",
+                        tables=["per_class"])]
+    groups = {"cv (held-out folds)": (cv_true, cv_pred)}
+    if len(ds.y_test):
+        groups["test"] = (truth(final.head, ds.y_test), final.predictions)
+    return [Section("Predicted vs actual", "Each point is one row: the network's prediction against the truth "
+                    "(left) and the residual, truth − prediction (right): residuals spread evenly around zero "
+                    "leave no pattern for a better model to find.",
+                    figures=[plots.predicted_vs_actual(groups, ds.target)])]
 
 
 def _data_figures(ds, model) -> list:

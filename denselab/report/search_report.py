@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from denselab.report import plots
 from denselab.report.experiment import CI_LEVEL
+from denselab.report.analysis_report import chart
 from denselab.report.html import Section, write_report
 
 
@@ -63,19 +64,19 @@ def compose(r: dict) -> tuple[list, dict]:
     sections = [Section("Best configuration", intro, tables=["best"])]
 
     comp = frames["comparison"]
-    n_same = int((comp["differs"] == False).sum()) if "differs" in comp else 0  # noqa: E712
-    verdict = (f"{n_same} of the {len(comp) - 1} runner(s-up) cannot be told apart from the best at the 5 % level: "
-               "treat them as equally good." if len(comp) > 1 else "Only one distinct configuration finished.")
+    nets = comp[comp["kind"] == "network"] if len(comp) else comp
+    n_tied = int(nets["tied_with_best"].sum()) - 1 if len(nets) else 0
+    ties = (f"{n_tied} of the {len(nets) - 1} runner(s-up) cannot be told apart from the best network at the 5 % "
+            "level (Holm-adjusted): treat them as equally good; the recommended one (★) has the fewest "
+            "parameters among them." if len(nets) > 1 else "Only one distinct configuration finished.")
     sections.append(Section(
-        "Top configurations",
-        f"The best {len(comp)} distinct configurations by CV mean (bar: mean; line: ± sample std over the "
-        f"{o['members']} fold × seed scores). Each is compared with the best by the Nadeau–Bengio corrected "
-        f"resampled t-test on the paired fold scores: t = mean(d) / sqrt((1/n + n_test/n_train)·var(d)), "
-        f"df = n − 1, two-sided p, with n_test/n_train = {o['n_test']:.4g}/{o['n_train']:.4g}; the correction "
-        f"accounts for the overlap of the folds' training rows, which makes the plain paired t-test crown "
-        f"noise. {verdict}",
-        figures=[plots.bar_scores(comp, "configuration", "mean", "std",
-                                  f"CV {metric} of the top configurations")] if len(comp) else [],
+        "Top configurations and baselines",
+        f"The best {len(nets)} distinct configurations by CV mean, and the scikit-learn baselines fitted on "
+        f"the same {o['members']} folds with the same preprocessing (dots: mean; lines: 95 % CI). "
+        + RULES_SHORT.format(n_test=o["n_test"], n_train=o["n_train"]) + f" {ties} {r.get('verdict', '')} "
+        "The best CV score is optimistic: it was selected on these folds; the test score of the refit "
+        "is the unbiased one.",
+        figures=[chart(comp, f"CV {metric}: top configurations and baselines")] if len(comp) else [],
         tables=["comparison"],
     ))
     sections.append(Section(
@@ -93,6 +94,14 @@ def compose(r: dict) -> tuple[list, dict]:
                                     for k, v in h.items() if k != "epoch"}], metric, val_label="held-out fold")],
         ))
     return sections, frames
+
+
+RULES_SHORT = ("Each is tested against the best, pairing the folds: the corrected resampled t-test "
+               "(Nadeau–Bengio; Bouckaert–Frank for repeats), t = mean(d) / sqrt((1/n + n_test/n_train)·var(d)), "
+               "n_test/n_train = {n_test:.4g}/{n_train:.4g}, which accounts for the overlap of the folds' "
+               "training rows; p_holm adjusts for the many comparisons, and p_better / p_equivalent / p_worse "
+               "are the Bayesian correlated t-test's probabilities (region of practical equivalence "
+               "`evaluate.rope`).")
 
 
 def history_figure(trials: pd.DataFrame, metric: str, direction: str) -> Figure:

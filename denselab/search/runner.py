@@ -42,10 +42,9 @@ import numpy as np
 
 from denselab.data.prepare import load_dataset
 from denselab.errors import DenselabError, SpecError
-from denselab.models.build import head_for
 from denselab.report.notebook import ReportView
 from denselab.search import recovery, store
-from denselab.search.compare import comparison_table
+from denselab import comparison
 from denselab.search.space import Space, parse
 from denselab.spec import Experiment, apply_override, read_yaml
 from denselab.train.evaluate import holdout
@@ -167,13 +166,14 @@ def open_search(space: Space, storage: str | None, engine: str | None, log) -> _
     """Load the data, open (or create) the study and its sampler: what a worker needs."""
     url = str(storage or store.DEFAULT_STORAGE)
     exp = space.base
-    ds = load_dataset(exp.data, exp.seed)
-    head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
-    direction = "maximize" if head.metric == "accuracy" else "minimize"
-    study = _open_study(space, url, direction, head.metric, log)
+    from denselab.metrics import METRICS
+
+    plan = Plan.cv(exp, load_dataset(exp.data, exp.seed))
+    metric = plan.metric  # evaluate.metric: what the search optimizes
+    direction = "maximize" if METRICS[metric].greater_is_better else "minimize"
+    study = _open_study(space, url, direction, metric, log)
     study.sampler = space.make_sampler()
-    return _Ctx(space, study, Plan.cv(exp, ds), engine, log, url,
-                recovery.Watch(url), head.metric, direction)
+    return _Ctx(space, study, plan, engine, log, url, recovery.Watch(url), metric, direction)
 
 
 def wanted_trials(space: Space, trials: int | None, log) -> int:
@@ -383,7 +383,9 @@ def _train_group(ctx: _Ctx, arms: list) -> dict:
         cv = {"metric": r.metric, "mean": s.mean, "std": s.std, "n": s.n, "ci95": list(s.ci95),
               "scores": r.scores.tolist(), "losses": r.losses.tolist(), "fold": r.fold.tolist(),
               "seed": r.seed.tolist(), "repeat": r.repeat.tolist(),
-              "epochs_run": [int(m.epochs_run) for m in r.members]}
+              "epochs_run": [int(m.epochs_run) for m in r.members],
+              "n_params": comparison.network_entry(ctx.plan, r, r.metric).n_params,
+              "health": list(comparison.health(ctx.plan, r))}
         attrs = {"cv": _finite(cv), "history": compact_history(r.histories),
                  "engine": {"engine": r.engine, "group_trials": len(arms), "members": members,
                             "compile_s": round(r.compile_s, 4), "run_s": round(r.run_s, 4),
@@ -503,22 +505,25 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
         rows.append(row)
     complete = sorted([t for t in trials if t.state == TrialState.COMPLETE],
                       key=lambda t: (-t.value if maximize else t.value, t.number))
-    candidates, seen = [], set()
+    entries, seen = [], set()
     for t in complete:
         key = json.dumps(t.params, sort_keys=True, default=str)
         if key in seen:
             continue
         seen.add(key)
         cv = t.user_attrs["cv"]
-        order = np.lexsort((cv["seed"], cv["fold"], cv.get("repeat", [0] * len(cv["fold"]))))
         params = _decoded(space, t.params)
-        candidates.append({"trial": t.number, "params": params, "scores": np.asarray(cv["scores"])[order],
-                           "label": f"#{t.number} " + ", ".join(f"{names[k]}={_show(v)}" for k, v in params.items())})
-        if len(candidates) >= space.top:
+        keys = list(zip(cv.get("repeat", [0] * len(cv["fold"])), cv["fold"], cv["seed"]))
+        entries.append(comparison.Entry(
+            f"#{t.number} " + ", ".join(f"{names[k]}={_show(v)}" for k, v in params.items()), "network",
+            np.array([math.nan if v is None else v for v in cv["scores"]], dtype=float), keys,
+            {"trial": t.number, **params}, cv.get("n_params"), *cv.get("health", (0, 0))))
+        if len(entries) >= space.top:
             break
     n_train = float(np.mean([len(split.train) for split in ctx.plan.splits]))
     n_test = float(np.mean([len(split.eval) for split in ctx.plan.splits]))
-    comparison = comparison_table(candidates, n_train, n_test, maximize, metric)
+    entries += [comparison.baseline_entry(ctx.plan, b, metric) for b in comparison.score_baselines(ctx.plan)]
+    table = comparison.build(entries, metric, n_train, n_test, space.base.evaluate.rope)
     ds = ctx.plan.dataset
     ev = space.base.evaluate
     shown_raw = dict(raw)
@@ -540,7 +545,8 @@ def summarize(ctx: _Ctx, raw: dict, metric: str, direction: str, wanted: int, be
                                   for t in trials), "new": ctx.new,
                    "engine_calls": ctx.calls},
         "best": best,
-        "tables": {"trials": rows, "comparison": comparison.to_dict(orient="records")},
+        "tables": {"trials": rows, "comparison": table.to_dict(orient="records")},
+        "verdict": comparison.verdict(table),
         "data": {"source": space.base.data.source, "target": ds.target, "rows_train": int(len(ds.y_train)),
                  "rows_test": int(len(ds.y_test))},
         "manifest": manifest(space.base.seed),

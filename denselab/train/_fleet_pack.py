@@ -33,15 +33,18 @@ from denselab.train.engine import STRUCTURAL, apply_hparams, plain_mlp
 PACKABLE = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "gelu", "silu",
             "leaky_relu", "relu6", "hard_sigmoid", "mish", "arctan", "binary_step")
 
-# Seconds, measured with benchmarks/search_speed.py (2 cores, XLA:CPU): a program's cold
-# compile (init + chunk + finish) grows with its depth and its candidate activations;
-# a member-epoch costs its FLOPs (3 matmuls per Dense per row: forward, two backward)
-# at RATE, plus STEP_S per minibatch step (the scan's fixed cost per vmapped step).
-COMPILE_S = 0.9
-COMPILE_LAYER_S = 0.15
-COMPILE_ACTIVATION_S = 0.05
-RATE = 2.0e9
-STEP_S = 2.0e-6
+# Seconds, measured with `fleet.last_timings()` on the 2-core machine of
+# `benchmarks/search_speed.py` (750 rows × 10 features, batch 32; load average ~8, so
+# every figure is ~4× an idle machine's: only their ratios decide). A program's cold
+# trace + compile grows with its depth and its candidate activations; a run costs each
+# minibatch step STEP_FIXED_S, each member-step STEP_S, and the FLOPs (3 matmuls per
+# Dense per row: forward and two backward) at RATE.
+COMPILE_S = 4.0
+COMPILE_LAYER_S = 0.5
+COMPILE_ACTIVATION_S = 0.2
+RATE = 8.0e9
+STEP_FIXED_S = 5.0e-4
+STEP_S = 4.0e-5
 ACTIVATION_FLOPS = 10.0
 
 
@@ -142,7 +145,7 @@ def _cost(group: list, shape: dict) -> float:
     dims = [shape["n_in"]] + widths + [shape["n_out"]]
     flops = 6.0 * sum(a * b for a, b in zip(dims, dims[1:])) + ACTIVATION_FLOPS * len(acts) * sum(widths)
     steps = -(-shape["rows"] // shape["batch"])
-    run = members * shape["epochs"] * (shape["rows"] * flops / RATE + steps * STEP_S)
+    run = shape["epochs"] * (steps * (STEP_FIXED_S + members * STEP_S) + members * shape["rows"] * flops / RATE)
     compile_s = COMPILE_S + COMPILE_LAYER_S * len(widths) + COMPILE_ACTIVATION_S * (len(acts) - 1)
     return compile_s + run
 

@@ -50,7 +50,7 @@ function addLayer(units = 8, activation = "relu", dropout = 0) {
     <button type="button" title="remove this layer">×</button>`;
   fillSelect(row.querySelector("select"), state.options.activations, activation);
   row.querySelector("button").onclick = () => { if ($("layers").children.length > 1) { row.remove(); numberLayers(); saveUrl(); } };
-  row.querySelectorAll("input, select").forEach((el) => { el.onchange = saveUrl; });
+  row.querySelectorAll("input, select").forEach((el) => { el.oninput = saveUrl; el.onchange = saveUrl; });
   $("layers").appendChild(row);
   numberLayers();
 }
@@ -202,6 +202,7 @@ async function drawPreview() {
   try {
     const p = await post("/preview", { ...form, seed: num("seed") });
     if (seq !== previewSeq || state.running) return;
+    showError("");
     state.preview = p;
     state.setup = null;
     if (!p.map) { Plotly.react("map-plot", [], mapLayoutEmpty("no map: it needs two numeric features")); drawLegend(p); return; }
@@ -261,7 +262,8 @@ async function train() {
   try { form = formData(); } catch (e) { showError(e.message); return; }
   if (state.events) state.events.close();
   saveUrl();
-  Object.assign(state, { t0: performance.now(), firstFrame: null, frames: 0, setup: null, histories: {}, lastFrame: null });
+  Object.assign(state, { t0: performance.now(), firstFrame: null, frames: 0, drawn: 0, setup: null, histories: {},
+                         lastFrame: null, lastMaps: null });
   delete document.body.dataset.done;
   delete document.body.dataset.stopped;
   $("results").hidden = true;
@@ -321,7 +323,7 @@ async function reset() {
   if (state.running) await stop();
   if (state.events) state.events.close();
   lock(false);
-  Object.assign(state, { setup: null, histories: {}, lastFrame: null, job: null });
+  Object.assign(state, { setup: null, histories: {}, lastFrame: null, lastMaps: null, job: null });
   $("results").hidden = true;
   $("timing").textContent = "";
   $("progress-fill").style.width = "0";
@@ -408,23 +410,37 @@ function statusLine(frame) {
     + ` · test ${metric} ${fmt(last(h["val_" + metric]))}${state.paused ? " · paused" : ""}`;
 }
 
-async function onFrame(frame) {
+function onFrame(frame) {
   if (!state.setup) return;
   addHistories(frame);
-  frame = { ...frame, histories: state.histories };
-  state.lastFrame = frame;
-  const work = [Plotly.react("loss-plot", lossTraces(frame.histories), lossLayout(), { responsive: true, displaylogo: false })];
-  if (state.setup.map && frame.maps && Object.keys(frame.maps).length)
-    work.push(Plotly.react("map-plot", mapTraces(frame.maps), mapLayout(state.setup), { responsive: true, displaylogo: false }));
-  await Promise.all(work);
+  state.lastFrame = { ...frame, histories: state.histories };
+  if (frame.maps && Object.keys(frame.maps).length) state.lastMaps = frame.maps;
   state.frames += 1;
+  document.body.dataset.frames = state.frames;
+  // draw the newest frame once the browser is ready for it: a slow machine skips frames, never lags behind
+  if (!state.drawing) state.drawing = requestAnimationFrame(draw);
+}
+
+async function draw() {
+  const frame = state.lastFrame;
+  try {
+    const work = [Plotly.react("loss-plot", lossTraces(frame.histories), lossLayout(), { responsive: true, displaylogo: false })];
+    if (state.setup.map && state.lastMaps)
+      work.push(Plotly.react("map-plot", mapTraces(state.lastMaps), mapLayout(state.setup), { responsive: true, displaylogo: false }));
+    await Promise.all(work);
+  } finally {
+    state.drawing = null;
+  }
+  state.drawn = (state.drawn || 0) + 1;
   if (state.firstFrame === null) {
     state.firstFrame = (performance.now() - state.t0) / 1000;
     $("timing").textContent = `first frame ${state.firstFrame.toFixed(2)} s after pressing Train`;
   }
-  $("progress-fill").style.width = `${Math.round(100 * frame.epoch / frame.total)}%`;
-  $("status").textContent = statusLine(frame);
-  document.body.dataset.frames = state.frames;
+  if (state.running) {  // a frame drawn after the end must not overwrite the final status
+    $("progress-fill").style.width = `${Math.round(100 * frame.epoch / frame.total)}%`;
+    $("status").textContent = statusLine(frame);
+  }
+  if (state.lastFrame !== frame && !state.drawing) state.drawing = requestAnimationFrame(draw);  // newer arrived meanwhile
 }
 
 function onResults(done, stopped) {
@@ -482,7 +498,7 @@ async function init() {
   addLayer(8, "relu");
   addLayer(8, "relu");
   loadUrl();
-  for (const id of URL_FIELDS) $(id).addEventListener("change", saveUrl);
+  for (const id of URL_FIELDS) for (const kind of ["input", "change"]) $(id).addEventListener(kind, saveUrl);
   for (const id of ["points", "test_size", "seed"]) $(id).addEventListener("change", drawPreview);
   $("source").onchange = onSource;
   $("file").onchange = onFile;
