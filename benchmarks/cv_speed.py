@@ -279,7 +279,8 @@ def main() -> None:
               f"{x['accuracy']:>10.3f}")
     for key in ("rock_fleet_cold", "rock_fleet_warm", "f1_fleet_cold"):
         t = r[key]["timings"]
-        print(f"  {key}: setup {t['setup_s']:.3f} s, trace {t['trace_s']:.3f} s, compile {t['compile_s']:.3f} s "
+        print(f"  {key}: setup {t['setup_s']:.3f} s, trace {t['trace_s']:.3f} s (export {t.get('export_s', 0):.3f}, "
+              f"lower {t.get('lower_s', 0):.3f}), compile {t['compile_s']:.3f} s "
               f"(init {t['compile_init_s']:.3f}, chunk {t['compile_chunk_s']:.3f}, finish "
               f"{t['compile_finish_s']:.3f}), run {t['run_s']:.3f} s")
     print(f"load average at end: {load_end:.2f}")

@@ -106,7 +106,7 @@ def worker_denselab(quick):
         "train": {"epochs": _epochs(quick), "batch_size": BATCH, "optimizer": "adam",
                   "learning_rate": {"low": SPACE["learning_rate"][0], "high": SPACE["learning_rate"][1],
                                     "log": True}},
-        "evaluate": {"folds": FOLDS},
+        "evaluate": {"folds": FOLDS, "baselines": "none"},  # the peers score no baselines
         "search": {"sampler": "random", "trials": TRIALS, "batch": TRIALS},
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -102,15 +102,13 @@ def _one(task: str, item, seed: int) -> tuple:
         raise SpecError(f"{FIELD}: unknown baseline `{item}`{why}{suggest(item, names(task))}; expected "
                         f"default, none, or a list of: {', '.join(names(task))}, or a scikit-learn estimator's "
                         "import path such as sklearn.svm:SVC")
-    cls = _import(item)
+    cls = import_estimator(item)
     fits_task = is_classifier if task == "classification" else is_regressor
     try:
         estimator = cls()
     except TypeError as exc:
         raise SpecError(f"{FIELD}: `{item}` cannot be built without arguments ({exc}); "
                         "name an estimator class that has defaults") from None
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
-        raise SpecError(f"{FIELD}: `{item}` is not a scikit-learn estimator (no fit/get_params)")
     if not fits_task(estimator):
         kind = "classifier" if task == "classification" else "regressor"
         raise SpecError(f"{FIELD}: `{item}` is not a {kind}; a {task} task needs one, e.g. "
@@ -120,7 +118,8 @@ def _one(task: str, item, seed: int) -> tuple:
     return cls.__name__, estimator
 
 
-def _import(path: str):
+def import_estimator(path: str):
+    """The class an import path (`pkg.mod:Class` or `pkg.mod.Class`) names; a one-line SpecError if none."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
@@ -133,6 +132,8 @@ def _import(path: str):
     if not isinstance(cls, type):
         raise SpecError(f"{FIELD}: `{module_name}` has no class `{attr}`; give an estimator class's path "
                         "such as sklearn.svm:SVC")
+    if not (hasattr(cls, "fit") and hasattr(cls, "get_params")):
+        raise SpecError(f"{FIELD}: `{path}` is not a scikit-learn estimator (no fit/get_params)")
     return cls
 
 
@@ -207,4 +208,4 @@ def score_on_test(estimators: dict, dataset, task: str) -> dict:
     return out
 
 
-__all__ = ["names", "resolve", "fit_predict", "score_on_folds", "score_on_test"]
+__all__ = ["names", "resolve", "import_estimator", "fit_predict", "score_on_folds", "score_on_test"]

@@ -371,6 +371,8 @@ def _interruptible(call):
     except KeyboardInterrupt:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(KeyboardInterrupt))
         worker.join(1.0)
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h\n")  # a bar cut short leaves the cursor hidden
         print("denselab: interrupted", file=sys.stderr, flush=True)
         os._exit(130)
     if "error" in box:

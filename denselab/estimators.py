@@ -38,15 +38,14 @@ os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is first imported
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from denselab import seeds
 from denselab.errors import SpecError, suggest, unknown
-from denselab.spec import ENGINES, LayerSpec, ModelSpec, TrainSpec
-from denselab.train.engine import Member, targets
+from denselab.data.prepare import Dataset
+from denselab.spec import ENGINES, DataSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
+from denselab.train.plan import Plan
 
 _CHUNK = 65536  # most rows per compiled prediction call
 
@@ -104,18 +103,18 @@ class _Network(BaseEstimator):
         _warn_if_unscaled(X, getattr(self, "feature_names_in_", None), type(self).__name__)
         engine = _engine(self.engine, model_spec)
         head = head_for(self._task, n_targets, model_spec, train_spec)
-        seed = _seed(self.random_state)
         x = np.asarray(X, dtype=np.float32)
-        y = targets(head, codes)
         # No eval rows: nothing is scored here (score() does that). history_ has val_
         # curves only when a validation split is asked for (it also drives early stopping).
-        x_fit, y_fit, x_val, y_val = x, y, None, None
-        split = train_spec.effective_validation_split
-        if split > 0:
-            x_fit, x_val, y_fit, y_val = _split(x, y, codes if self._task == "classification" else None,
-                                                split, seeds.derive(seed, "validation"))
-        member = Member(x_train=x_fit, y_train=y_fit, x_eval=x[:0], y_eval=y[:0],
-                        x_val=x_val, y_val=y_val, seed=seed)
+        # The member comes from the comparison core, as every other one does: one plan whose
+        # single split is "all rows", unscaled (estimators leave scaling to a Pipeline).
+        classes = tuple(range(n_targets)) if self._task == "classification" else None
+        ds = Dataset(x_train=x, y_train=np.asarray(codes), x_test=x[:0], y_test=np.asarray(codes)[:0],
+                     task=self._task, target="y", feature_names=[], raw_features=[], classes=classes,
+                     scaling="none")
+        exp = Experiment(data=DataSpec(source="estimator", scaling="none"), model=model_spec, train=train_spec,
+                         seed=_seed(self.random_state))
+        member = Plan.holdout(exp, ds).members(exp, head)[0]
         result = engine(model_spec, train_spec, head, [member]).results[0]
         self._model_spec, self._head = model_spec, head
         self.model_ = build_model(model_spec, head, x.shape[1:])
@@ -413,16 +412,6 @@ def _layers(hidden) -> tuple:
             raise SpecError(f"hidden[{i}]: got {item!r}; expected (units, activation), "
                             f"a dict of LayerSpec fields, a LayerSpec or a number of units")
     return tuple(layers)
-
-
-def _split(x, y, codes, fraction: float, seed: int):
-    """Hold out `fraction` of the rows, stratified by class where every class can be."""
-    if codes is not None and np.bincount(codes).min() >= 2:
-        try:
-            return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=codes)
-        except ValueError:  # too few validation rows to hold every class
-            pass
-    return train_test_split(x, y, test_size=fraction, random_state=seed)
 
 
 def _layer(index: int, **fields) -> LayerSpec:

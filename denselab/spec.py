@@ -50,10 +50,23 @@ MAX_INT = 2**31 - 1  # the engines count epochs, rows and seeds in int32; larger
 _NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]*$")  # a folder and study name: no path, no control
 
 
-def _named(field_name: str, resolver, value):
-    """resolver(value), its error naming `field_name`: the registries only know `activation`, not where."""
+_RESOLVERS = {"activation": ("activations", "get"), "kernel_initializer": ("initializers", "get"),
+              "optimizer": ("optimizers", "check"), "loss": ("losses", "get")}
+
+
+def _named(field_name: str, registry: str, value):
+    """The registry's config of `value`, its error naming `field_name`: the registries only know
+    `activation`, not where. A plain name is checked against `models.names` without importing
+    Keras (a typo answers at once); dicts and callables need the registry itself."""
+    if isinstance(value, str):
+        from denselab.models import names
+
+        return names.check(registry, field_name, value)
+    import importlib
+
+    module, function = _RESOLVERS[registry]
     try:
-        return resolver(value)
+        return getattr(importlib.import_module(f"denselab.models.{module}"), function)(value)
     except SpecError as exc:
         raise SpecError(f"{field_name}: {str(exc).partition(': ')[2]}") from None
 
@@ -205,13 +218,9 @@ class LayerSpec:
         for name in ("kernel_size", "pool_size"):
             _shape(f"model.hidden[].{name}", getattr(self, name))
         if self.activation is not None:
-            from denselab.models import activations
-
-            _named("model.hidden[].activation", activations.get, self.activation)
+            _named("model.hidden[].activation", "activation", self.activation)
         if self.kernel_initializer is not None:
-            from denselab.models import initializers
-
-            _named("model.hidden[].kernel_initializer", initializers.get, self.kernel_initializer)
+            _named("model.hidden[].kernel_initializer", "kernel_initializer", self.kernel_initializer)
 
 
 @dataclass(frozen=True)
@@ -244,11 +253,9 @@ class ModelSpec:
     layer: Union[LayerSpec, None] = None
 
     def __post_init__(self):
-        from denselab.models import activations, initializers
-
         if self.output_activation is not None:
-            _named("model.output_activation", activations.get, self.output_activation)
-        _named("model.kernel_initializer", initializers.get, self.kernel_initializer)
+            _named("model.output_activation", "activation", self.output_activation)
+        _named("model.kernel_initializer", "kernel_initializer", self.kernel_initializer)
         _shape("model.input_shape", self.input_shape)
         object.__setattr__(self, "hidden", _architecture(self))
 
@@ -317,17 +324,15 @@ class TrainSpec:
     noise_units: str = "data"
 
     def __post_init__(self):
-        from denselab.models import losses, optimizers
-
         _choice("train.noise_units", self.noise_units, NOISE_UNITS)
 
-        name = optimizers.check(self.optimizer)
+        name = _named("train.optimizer", "optimizer", self.optimizer)
         name = name if isinstance(name, str) else name.get("name") if isinstance(name, dict) else None
         if (self.momentum or self.nesterov) and name not in ("sgd", None):
             raise SpecError(f"train.momentum / train.nesterov: only `sgd` uses them, the optimizer is "
                             f"`{name}`; remove them or set `train.optimizer: sgd`")
         if self.loss is not None:
-            losses.get(self.loss)
+            _named("train.loss", "loss", self.loss)
         if self.epochs < 1:
             raise SpecError(f"train.epochs: got {self.epochs}; expected a positive integer, e.g. 100")
         if self.batch_size < 1:
@@ -397,6 +402,8 @@ class EvalSpec:
                 raise SpecError(f"evaluate.baselines: unknown baseline `{item}`{suggest(str(item), known)}; "
                                 f"expected default, none, a list of: {', '.join(sorted(known - {'default', 'none'}))}"
                                 ", or a scikit-learn estimator's import path such as sklearn.svm:SVC")
+            if item not in known:
+                baselines.import_estimator(item)  # a typo in a path fails before any data is read
         if self.folds < 2:
             raise SpecError(f"evaluate.folds: got {self.folds}; expected at least 2, e.g. 10")
         if self.seeds < 1:
@@ -790,9 +797,13 @@ def _check_members(ev: EvalSpec) -> None:
     """folds × seeds members, bounded before anything is built (each holds a copy of its rows)."""
     from denselab.train.limits import MAX_MEMBERS
 
-    if ev.folds * ev.seeds > MAX_MEMBERS:
-        raise SpecError(f"evaluate.seeds: {ev.folds} folds × {ev.seeds} seeds = {ev.folds * ev.seeds} members, "
-                        f"more than the {MAX_MEMBERS} one run trains; lower evaluate.seeds or evaluate.folds")
+    repeats = getattr(ev, "repeats", 1)
+    members = ev.folds * ev.seeds * repeats
+    if members > MAX_MEMBERS:
+        times = f" × {repeats} repeats" if repeats > 1 else ""
+        raise SpecError(f"evaluate.seeds: {ev.folds} folds × {ev.seeds} seeds{times} = {members} members, more than "
+                        f"the {MAX_MEMBERS} one run trains; lower evaluate.seeds or evaluate.folds"
+                        f"{' or evaluate.repeats' if repeats > 1 else ''}")
 
 
 def _check_ranks(model: ModelSpec) -> None:

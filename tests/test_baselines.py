@@ -156,3 +156,7 @@ def test_evaluate_baselines_in_the_spec():
     assert Experiment.from_dict({"data": {"source": "iris"}}).evaluate.baselines == "default"
     with pytest.raises(SpecError, match=r"evaluate.baselines: unknown baseline `ridgee` \(did you mean `ridge`\?\)"):
         spec(["ridgee"])
+    with pytest.raises(SpecError, match=r"evaluate.baselines: `sklearn.svm` has no class `SVX`"):
+        spec(["sklearn.svm:SVX"])  # before any data is read
+    with pytest.raises(SpecError, match=r"evaluate.baselines: `pandas:DataFrame` is not a scikit-learn estimator"):
+        spec("pandas:DataFrame")

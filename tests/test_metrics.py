@@ -112,6 +112,19 @@ def test_bootstrap_interval_is_seeded_and_covers_the_score():
     assert all(math.isnan(v) for v in metrics.test_interval("rmse", [1.0], [1.0], seed=0))
 
 
+def test_vectorized_regression_bootstrap_equals_one_call_per_resample():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=40)
+    pred = y + rng.normal(scale=0.5, size=40)
+    for name in ("rmse", "mae", "r2", "mse"):
+        ref = stats.bootstrap((np.arange(40),), lambda i: metrics.score(name, y[i], pred[i]), vectorized=False,
+                              n_resamples=metrics.BOOTSTRAP_RESAMPLES, method="percentile",
+                              rng=np.random.default_rng(11)).confidence_interval
+        assert metrics.test_interval(name, y, pred, seed=11) == pytest.approx((ref.low, min(ref.high, 1.0)))
+
+
 def test_docstring_examples():
     assert doctest.testmod(metrics).failed == 0
 

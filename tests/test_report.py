@@ -179,3 +179,63 @@ def test_unserialisable_result_leaves_nothing(tmp_path):
     with pytest.raises(TypeError):
         write_report(tmp_path / "out", "t", [], {"model": object()}, {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_figures_and_tables_stay_bounded_with_a_thousand_classes(rng):
+    import matplotlib.pyplot as plt
+
+    classes = [f"c{i:04d}" for i in range(1000)]
+    y_true = [classes[i] for i in rng.integers(0, 1000, 3000)] + ["c0007"] * 30  # c0007 the most frequent
+    y_pred = [c if rng.random() < 0.5 else classes[0] for c in y_true]
+    fig = plots.confusion(y_true, y_pred, classes)
+    small = plots.confusion(y_true[:40], y_pred[:40], classes[:20])
+    assert tuple(fig.get_size_inches()) == tuple(small.get_size_inches())  # 20 rows whatever the classes
+    ax = fig.axes[0]
+    assert len(ax.texts) == plots.MAX_MATRIX_CLASSES ** 2
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "c0007"
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "other"
+    assert "the 19 most frequent of 1000 classes, the rest as `other`; 3030 predictions" in ax.get_title()
+    assert sum(int(t.get_text()) for t in ax.texts) == 3030  # nothing lost in `other`
+    png = report_html.figure_png(fig)
+    assert len(png) < 400_000
+    report_html.figure_png(small)
+
+    mistakes = tables.top_confusions(["a", "a", "a", "b", "b", "c"], ["b", "b", "a", "a", "b", "a"], k=2)
+    assert mistakes.to_dict(orient="list") == {"true": ["a", "b"], "predicted": ["b", "a"], "count": [2, 1],
+                                               "share_of_true": [2 / 3, 1 / 2]}
+    assert len(tables.top_confusions(y_true, y_pred, k=20)) == 20
+
+    x = rng.normal(size=(300, 2))
+    codes = rng.integers(0, 30, 300)
+    boundary = plots.decision_boundary(lambda p: np.full((len(p), 30), 1 / 30), x, codes,
+                                       [f"k{i}" for i in range(30)], ["a", "b"])
+    assert boundary.axes[0].get_legend() is None and "30 classes: no legend" in boundary.axes[0].get_title()
+    report_html.figure_png(boundary)
+
+    frame = pd.DataFrame({"f0": rng.normal(size=400), "f1": rng.normal(size=400),
+                          "kind": [f"k{i % 60}" for i in range(400)]})
+    pair = plots.pairplot(frame, "kind")
+    legend = pair.legends[0]
+    assert len(legend.get_texts()) == plots.MAX_MATRIX_CLASSES and legend.get_texts()[-1].get_text() == "other"
+    assert "the 19 most frequent of 60 classes coloured" in pair._suptitle.get_text()
+    plt.close(pair)
+
+
+def test_a_run_with_many_classes_reports_the_top_confusions(tmp_path, rng):
+    import denselab
+
+    k = 25
+    y = np.repeat([f"k{i:02d}" for i in range(k)], 6)
+    frame = pd.DataFrame({"a": rng.normal(size=len(y)), "b": rng.normal(size=len(y)), "c": rng.normal(size=len(y)),
+                          "y": y})
+    spec = {"name": "many", "data": {"source": "frame", "target": "y", "test_size": 0.3},
+            "model": {"hidden": [{"units": 4}]}, "train": {"epochs": 1}, "predict": [[0.1, 0.2, 0.3]],
+            "evaluate": {"folds": 2, "baselines": "none"}}
+    denselab.run(spec, tmp_path / "out", data=frame)
+    mistakes = pd.read_csv(tmp_path / "out" / "top_confusions.csv")
+    assert list(mistakes.columns) == ["true", "predicted", "count", "share_of_true"] and 0 < len(mistakes) <= 20
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert list(predictions.columns) == ["row", "predicted", "most likely"]  # not 25 P(class) columns
+    assert predictions["most likely"][0].count(",") == 9
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "25 classes: the matrix shows the 19 most frequent, the table the 20 most frequent mistakes" in html

@@ -109,9 +109,11 @@ def test_train_streams_frames_and_downloads(client, session):
     done = ev[-1][1]
     assert len(done["scores"]) == 3 and 0 <= done["mean"] <= 1
     base = f"/api/sessions/{session}/jobs/{job}"
-    assert set(done["downloads"]) == {"model", "script", "spec", "report"}
+    assert set(done["downloads"]) == {"model", "labels", "script", "spec", "report"}
     model = client.get(f"{base}/model.keras")
     assert model.status_code == 200 and model.content[:2] == b"PK"
+    labels = client.get(f"{base}/model.keras.json").json()
+    assert list(map(str, labels["classes"])) == ["0", "1"] and labels["features"] == ["x0", "x1"]
     spec = client.get(f"{base}/spec.yaml")
     from denselab.spec import Experiment
     import yaml
@@ -164,7 +166,8 @@ def test_bad_form_is_one_line(client, session):
                        ({**SMALL, "hidden": [{"units": 4, "activation": "relux"}]}, "activation"),
                        ({**SMALL, "vary": "learning_rate", "learning_rates": "fast"}, "learning rates"),
                        ({**SMALL, "points": 20000, "hidden": [{"units": 1024}] * 8}, "model.hidden"),
-                       ({**SMALL, "epochs": 5000, "points": 20000, "batch_size": 1}, "train.epochs")]:
+                       ({**SMALL, "epochs": 5000, "points": 8000, "batch_size": 1}, "train.epochs"),
+                       ({**SMALL, "points": 50, "members": 10, "hidden": [{"units": 1024}] * 3}, "million")]:
         r = client.post(f"/api/sessions/{session}/jobs", json=form)
         assert r.status_code == 400 and word in r.json()["error"] and "\n" not in r.json()["error"], r.text
 
@@ -203,9 +206,10 @@ def test_workbook_sheets(client, session, tmp_path):
                       "label": ["x" if i % 2 else "y" for i in range(40)]}).to_excel(w, sheet_name="Data", index=False)
     info = client.post(f"/api/sessions/{session}/uploads", params={"name": "two.xlsx"},
                        content=path.read_bytes()).json()
-    assert info["sheets"] == ["About", "Data"] and info["sheet"] == "About"  # the first sheet, as the CLI
-    other = client.get(f"/api/sessions/{session}/uploads/{info['upload']}", params={"sheet": "Data"}).json()
-    assert other["sheet"] == "Data" and other["columns"] == ["a", "b", "label"] and other["target"] == "label"
+    assert info["sheets"] == ["About", "Data"] and info["sheet"] == "Data"  # the sheet with the most cells
+    assert info["columns"] == ["a", "b", "label"] and info["target"] == "label"
+    other = client.get(f"/api/sessions/{session}/uploads/{info['upload']}", params={"sheet": "About"}).json()
+    assert other["sheet"] == "About" and other["columns"] != info["columns"]
     assert client.get(f"/api/sessions/{session}/uploads/{info['upload']}", params={"sheet": "Nope"}).status_code == 400
     r = client.post(f"/api/sessions/{session}/jobs", json={**SMALL, "source": f"upload:{info['upload']}",
                                                            "sheet": "Data"})
@@ -297,6 +301,12 @@ def test_stop_keeps_partial_results_and_downloads(client, session):
                 stopped = json.loads(line[6:])
     assert seen[-1] == "stopped" and 3 <= stopped["epoch"] < 3000
     assert len(stopped["scores"]) == 1 and 0 <= stopped["scores"][0]["accuracy"] <= 1
+    trained = client.app.state.registry.job(session, job).trained()  # the kept weights are the ones scored
+    from denselab.train.engine import targets
+    from denselab.train.fit import score
+    ds, head = trained.dataset, trained.head
+    out = trained.keras_model.predict(trained.preprocessor.transform(ds.x_test).astype("float32"), verbose=0)
+    assert score(head, targets(head, ds.y_test), out)["accuracy"] == pytest.approx(stopped["scores"][0]["accuracy"])
     assert client.get(f"{base}/model.keras").content[:2] == b"PK"
     assert "keras.Model" in client.get(f"{base}/model.py").text
     assert client.get(f"{base}/spec.yaml").status_code == 200
@@ -333,7 +343,7 @@ def test_pause_step_resume(client, session):
 
 
 def test_unknown_ids(client, session):
-    for path in ("events", "model.keras", "model.py", "spec.yaml", "report.zip"):
+    for path in ("events", "model.keras", "model.keras.json", "model.py", "spec.yaml", "report.zip"):
         assert client.get(f"/api/sessions/{session}/jobs/nope/{path}").status_code == 404
     assert client.post(f"/api/sessions/{session}/jobs/nope/stop").status_code == 404
     assert client.post("/api/sessions/nope/jobs", json=SMALL).status_code == 404

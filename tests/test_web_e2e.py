@@ -109,15 +109,22 @@ def test_live_page_before_during_and_after_stop(page, server, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "web-1-before-training.png"), full_page=True)
 
     page.fill("#epochs", "200")
-    _train_and_wait(page)  # compiles the network
+    page.click("#train")  # compiles the network, then paced: about 100 frames in 10 s
+    page.wait_for_function("Number(document.body.dataset.frames || 0) >= 15", timeout=60_000)
+    t = time.perf_counter()
+    page.screenshot(path=str(ARTIFACTS / "web-2a-live.png"))
+    print(f"\n(the live screenshot took {time.perf_counter() - t:.1f} s)")
+    page.wait_for_selector("body[data-done='1']", timeout=90_000)
+    assert page.is_hidden("#error"), page.inner_text("#error")
     frames, drawn = page.evaluate("[window.denselab.frames, window.denselab.drawn]")
+    assert page.evaluate("window.denselab.states").count("compiling") == 1  # said while it compiled
     loss = page.evaluate("window.denselab.histories['0'].loss")
     assert frames >= 20 and len(loss) == 200 and loss[-1] < loss[0], (frames, len(loss))
     traces = page.evaluate("document.getElementById('map-plot').data.map(t => t.type)")
     assert "heatmap" in traces and "contour" in traces, traces
     _train_and_wait(page)  # compiled now: the time to the first frame on screen
     first = page.evaluate("window.denselab.firstFrame")
-    print(f"\n200-epoch f1 run: {frames} frames received, {drawn} drawn; first frame on screen {first:.2f} s after pressing Train (warm)")
+    print(f"200-epoch f1 run: {frames} frames received, {drawn} drawn; first frame on screen {first:.2f} s after pressing Train (warm)")
 
     page.fill("#epochs", "3000")  # several networks, caught mid-training, then stopped
     page.fill("#members", "4")
@@ -142,7 +149,7 @@ def test_live_page_before_during_and_after_stop(page, server, tmp_path):
     assert len(page.query_selector_all("#scores tr")) == 6  # header, 4 networks, mean ± std
     assert page.is_enabled("#epochs")
     page.screenshot(path=str(ARTIFACTS / "web-3-after-stop.png"), full_page=True)
-    for link, suffix in (("#dl-model", ".keras"), ("#dl-script", ".py"), ("#dl-spec", ".yaml")):
+    for link, suffix in (("#dl-model", ".keras"), ("#dl-labels", ".json"), ("#dl-script", ".py"), ("#dl-spec", ".yaml")):
         with page.expect_download(timeout=30_000) as download:
             page.click(link)
         saved = tmp_path / f"stopped{suffix}"
@@ -198,6 +205,9 @@ def test_workbook_with_two_sheets_and_missing_values(page, server, tmp_path):
     page.set_input_files("#file", str(book))
     page.wait_for_selector("#sheet-row:not([hidden])", timeout=20_000)
     assert page.evaluate("[...document.querySelectorAll('#sheet option')].map(o => o.value)") == ["About", "Penguins"]
+    assert page.input_value("#sheet") == "Penguins"  # the sheet with the table, not the notes before it
+    page.select_option("#sheet", "About")
+    page.wait_for_function("document.getElementById('upload-note').textContent.includes('sheet About')", timeout=20_000)
     page.select_option("#sheet", "Penguins")
     page.wait_for_function("document.getElementById('target').value === 'species'", timeout=20_000)
     assert "12 of 150 rows have a missing value (sex: 12)" in page.inner_text("#missing-note")

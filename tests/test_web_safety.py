@@ -202,6 +202,16 @@ def test_quotas_per_session_and_for_the_server():
         assert r.status_code == 413 and "larger than" in one_line(r)
 
 
+def test_a_page_keeps_only_its_newest_jobs():
+    with TestClient(create_app(limits=Limits(jobs_per_session=2)), base_url=BASE) as c:
+        sid = c.post("/api/sessions").json()["session"]
+        ids = [c.post(f"/api/sessions/{sid}/jobs", json=SMALL).json()["job"] for _ in range(3)]
+        jobs_now = c.app.state.registry.sessions[sid].jobs
+        assert list(jobs_now) == ids[1:]  # the oldest is stopped and forgotten, its files deleted
+        assert c.get(f"/api/sessions/{sid}/jobs/{ids[0]}/spec.yaml").status_code == 404
+        assert all(j.finished.wait(60) for j in jobs_now.values())
+
+
 def test_sessions_and_their_files_expire():
     now = [1000.0]
     with TestClient(create_app(limits=Limits(idle_s=60), clock=lambda: now[0]), base_url=BASE) as c:
@@ -234,7 +244,7 @@ def test_a_job_nobody_watches_is_stopped():
 
 def test_stop_answers_within_a_second_on_the_largest_allowed_epoch(client, session):
     form = {"source": "f1", "points": 20000, "epochs": 1000, "speed": "fast",
-            "hidden": [{"units": 200, "activation": "relu"}] * 3}
+            "hidden": [{"units": 150, "activation": "relu"}] * 3}
     plan = jobs.plan_from_form(form, client.app.state.registry.sessions[session])
     assert jobs.MAX_EPOCH_S * 0.6 < plan.epoch_s <= jobs.MAX_EPOCH_S  # near the per-epoch limit
     job = client.post(f"/api/sessions/{session}/jobs", json=form).json()["job"]
@@ -252,7 +262,7 @@ def test_stop_answers_within_a_second_on_the_largest_allowed_epoch(client, sessi
                 break
     print(f"\nstop latency on a {plan.epoch_s:.2f} s (estimated) epoch: {latency:.2f} s "
           f"({inside:.2f} s from the cancel to the stopped event)")
-    assert latency < 2.0, latency  # an epoch (about 0.5 s) and the partial scores; generous for a busy CI machine
+    assert latency < 1.5, latency  # an epoch (at most 0.3 s estimated) and the partial scores; margin for a busy CI
 
 
 # --- bounded parsing, messages, the fuzzed corpus --------------------------------------
@@ -335,13 +345,24 @@ FIELDS = ["source", "points", "test_size", "task", "hidden", "dropout", "l1", "l
 LAYER = st.fixed_dictionaries({}, optional={"units": JSON | st.integers(-5, 2000), "activation": JSON | st.sampled_from(jobs.ACTIVATIONS),
                                             "dropout": JSON | st.floats(-1, 2)})
 FORM = st.fixed_dictionaries({}, optional={**{f: JSON for f in FIELDS}, "hidden": st.lists(LAYER, max_size=10) | JSON,
-                                           "source": st.sampled_from(["f1", "xor", "lcpb-2d", "upload:x"]) | JSON})
+                                           "source": st.sampled_from(["f1", "xor", "lcpb-2d", "upload:x", "UPLOAD"]) | JSON,
+                                           "target": st.sampled_from(["a", "b", "label", "nope"]) | JSON,
+                                           "features": st.lists(st.sampled_from(["a", "b", "label"])) | JSON,
+                                           "missing": st.sampled_from(jobs.MISSING) | JSON})
+
+
+@pytest.fixture(scope="module")
+def fuzz_upload(client, session):
+    table = b"a,b,label\n" + b"\n".join(b"%d,%d,%s" % (i, i % 3, b"xy"[i % 2:i % 2 + 1]) for i in range(40))
+    return client.post(f"/api/sessions/{session}/uploads", params={"name": "t.csv"}, content=table).json()["upload"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(form=FORM)
-def test_any_form_is_a_plan_or_a_one_line_error(client, session, form):
+def test_any_form_is_a_plan_or_a_one_line_error(client, session, fuzz_upload, form):
     s = client.app.state.registry.sessions[session]
+    if form.get("source") == "UPLOAD":
+        form["source"] = f"upload:{fuzz_upload}"
     try:
         jobs.plan_from_form(form, s)
     except DenselabError as exc:
@@ -352,3 +373,16 @@ def test_binding_every_interface_says_so():
     text = bind_message("0.0.0.0", 8000, guard.host_names("0.0.0.0"))
     assert "http://0.0.0.0:8000/" in text and "WARNING" in text and "every network interface" in text
     assert "WARNING" not in bind_message("127.0.0.1", 8000, guard.host_names("127.0.0.1"))
+
+
+def test_serve_on_every_interface_prints_what_it_binds(monkeypatch, capsys):
+    import uvicorn
+
+    from denselab import cli
+
+    ran = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: ran.update(host=host, port=port, app=app))
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8123", "--allow-host", "Box.lan"]) == 0
+    out = capsys.readouterr().out
+    assert "serving on http://0.0.0.0:8123/" in out and "WARNING" in out and "box.lan" in out, out
+    assert ran["host"] == "0.0.0.0" and "box.lan" in ran["app"].state.allowed_hosts

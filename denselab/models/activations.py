@@ -29,6 +29,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from denselab.models import names
 from denselab.models._registry import resolve, split
 
 
@@ -57,18 +58,11 @@ def binary_step(x):
 
 
 CUSTOM = {"arctan": arctan, "binary_step": binary_step}
-KERAS = (
-    "linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
-    "gelu", "silu", "leaky_relu", "relu6", "hard_sigmoid", "exponential",
-    "softmax", "mish",
-)
-LAYER = ("prelu",)
+KERAS = names.ACTIVATIONS_KERAS  # the name tables live in names.py (checked without Keras)
+LAYER = names.ACTIVATIONS_LAYER
 NAMES = KERAS + tuple(CUSTOM) + LAYER
-ALIASES = {
-    "identity": "linear", "logistic": "sigmoid", "soft_step": "sigmoid", "swish": "silu",
-    "step": "binary_step", "heaviside": "binary_step", "atan": "arctan",
-    "leakyrelu": "leaky_relu", "lrelu": "leaky_relu",
-}
+ALIASES = names.ACTIVATION_ALIASES
+assert tuple(CUSTOM) == names.ACTIVATIONS_CUSTOM, "activations.CUSTOM and names.ACTIVATIONS_CUSTOM differ"
 # Parameters (with Keras's defaults) of the activations that take any.
 PARAMS = {"elu": {"alpha": 1.0}, "leaky_relu": {"negative_slope": 0.2}}
 

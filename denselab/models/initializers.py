@@ -17,16 +17,11 @@ import inspect
 
 import keras
 
+from denselab.models import names
 from denselab.models._registry import resolve, split
 
-NAMES = (
-    "zeros", "ones", "random_uniform", "random_normal", "truncated_normal",
-    "orthogonal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-    "lecun_uniform", "lecun_normal", "variance_scaling",
-)
-ALIASES = {"zero": "zeros", "one": "ones", "xavier": "glorot_uniform",
-           "xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
-           "uniform": "random_uniform", "normal": "random_normal"}
+NAMES = names.INITIALIZERS  # the name tables live in names.py (checked without Keras)
+ALIASES = names.INITIALIZER_ALIASES
 
 
 def _defaults(name: str) -> dict:

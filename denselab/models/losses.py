@@ -47,6 +47,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from denselab.models import names
 from denselab.models._registry import resolve
 
 EPS = 1e-7  # probabilities are clipped to [EPS, 1] inside logs, as Keras's cross-entropy does
@@ -188,21 +189,9 @@ KERAS = {
 }
 REGISTRY = {**KERAS, **CATALOGUE}
 NAMES = {name: fn for name, (fn, _) in REGISTRY.items()}
-ALIASES = {
-    "log": "categorical_crossentropy", "log_loss": "categorical_crossentropy",
-    "crossentropy": "categorical_crossentropy", "cross_entropy": "categorical_crossentropy",
-    "cce": "categorical_crossentropy", "bce": "binary_crossentropy",
-    "mean_squared_error": "mse", "mean_absolute_error": "mae",
-    "l1_loss": "l1", "l2_loss": "l2",
-    "expectation_loss": "expectation",
-    "regularized_expectation": "regularised_expectation", "brier": "regularised_expectation",
-    "l_inf": "chebyshev", "linf": "chebyshev",
-    "hinge2": "squared_hinge", "hinge3": "cubed_hinge",
-    "log2": "squared_log", "squared_log_loss": "squared_log",
-    "tan": "tanimoto", "tanimoto_loss": "tanimoto",
-    "cauchy_schwartz": "cauchy_schwarz", "cs": "cauchy_schwarz", "d_cs": "cauchy_schwarz",
-    "cauchy_schwarz_divergence": "cauchy_schwarz",
-}
+ALIASES = names.LOSS_ALIASES  # the name tables live in names.py (checked without Keras)
+assert tuple(KERAS) == names.LOSSES_KERAS and tuple(CATALOGUE) == names.LOSSES_CATALOGUE, \
+    "losses.KERAS / CATALOGUE and names.LOSSES_* differ"
 
 
 def get(spec):

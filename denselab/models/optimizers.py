@@ -26,13 +26,11 @@ import inspect
 import keras
 
 from denselab.errors import SpecError
+from denselab.models import names
 from denselab.models._registry import resolve, split
 
-CLASSES = {
-    "sgd": "SGD", "adam": "Adam", "adadelta": "Adadelta", "adagrad": "Adagrad",
-    "rmsprop": "RMSprop", "nadam": "Nadam", "adamw": "AdamW", "adamax": "Adamax",
-}
-ALIASES = {"gradient_descent": "sgd", "rms_prop": "rmsprop"}
+CLASSES = names.OPTIMIZER_CLASSES  # the name tables live in names.py (checked without Keras)
+ALIASES = names.OPTIMIZER_ALIASES
 # The parameters a dict may set, per optimizer (defaults read from Keras below).
 _OWN = {
     "sgd": (),

@@ -122,4 +122,5 @@ def plan_info(plan) -> dict:
             "data": {"source": plan.experiment.data.source, "target": ds.target, "rows_train": int(len(ds.y_train)),
                      "rows_test": int(len(ds.y_test)), "features": ds.feature_names},
             "evaluate": {"folds": plan.folds, "repeats": plan.repeats, "seeds": plan.experiment.evaluate.seeds,
-                         "rope": plan.experiment.evaluate.rope}}
+                         "rope": plan.experiment.evaluate.rope, "splits": len(plan.splits)},
+            "rules": {"alpha": 0.05, "ci_level": 0.95}}

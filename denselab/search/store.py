@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -34,6 +35,7 @@ from denselab.errors import DenselabError
 DEFAULT_STORAGE = "sqlite:///denselab.db"
 DB_WAIT_S = 300.0  # default of env DENSELAB_DB_WAIT_S: how long a worker waits for the database
 LOCK_WAIT_S = 60.0  # a study lock held longer than this belongs to a stuck worker: go on without it
+LOCK_NOTICE_S = 2.0  # a wait for the study lock longer than this is said, once
 _BACKOFF = (0.5, 30.0)  # first and longest wait between attempts
 _local = threading.local()  # per thread: nesting depth of waited calls, and "never wait" (heartbeats)
 
@@ -208,14 +210,36 @@ def open_storage(url: str | None = None, log=None):
             "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
             "keepalives_interval": 10, "keepalives_count": 3}}
     try:
-        import optuna
-
-        backend = optuna.storages.RDBStorage(driver_url, engine_kwargs=kwargs)
+        backend = _rdb_storage(driver_url, kwargs)
     except Exception as exc:  # sqlalchemy / driver errors: one masked line
         raise DenselabError(f"--storage {mask_url(url)}: cannot open the database ({first_line(exc, url)})") from None
     storage = _CLASS(backend)
     storage.waiter = Waiter(url, log)
     return storage
+
+
+def _rdb_storage(url: str, engine_kwargs: dict):
+    """Optuna's RDBStorage, safe for processes that open a new database at the same moment.
+
+    Opening creates the tables and stamps alembic's version row; two processes doing it at
+    once collide (`UNIQUE constraint failed: alembic_version`, `table trials already exists`;
+    2 of 5 tries with two searches started together). SQLite files: the creation is done
+    under an flock of the file. Servers: a collision means the other process has just
+    created them, so the opening is tried once more.
+    """
+    import optuna
+    from sqlalchemy import exc as sa
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database not in (None, "", ":memory:"):
+        with _flock(database, "init"):
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (sa.IntegrityError, sa.ProgrammingError):  # "duplicate key" / "relation already exists"
+        time.sleep(0.5)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def _with_driver(url: str) -> str:
@@ -260,7 +284,7 @@ def study_lock(storage, study_name: str, log=None):
         with _pg_lock(storage, study_name, log):
             yield
     elif name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        with _file_lock(engine.url.database):
+        with _file_lock(engine.url.database, study_name, log):
             yield
     else:
         yield
@@ -275,13 +299,10 @@ def _pg_lock(storage, study_name: str, log):
     def take():
         conn = storage._backend.engine.connect()
         try:
-            started = time.monotonic()
+            wait = _LockWait(study_name, "another worker", log)
             while not conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
                 conn.rollback()
-                if time.monotonic() - started > LOCK_WAIT_S:
-                    if log:
-                        log(f"the lock of study `{study_name}` has been held for {LOCK_WAIT_S:.0f} s "
-                            "(a stuck worker?); going on without it")
+                if wait.given_up():
                     conn.close()
                     return None
                 time.sleep(0.05)
@@ -305,16 +326,72 @@ def _pg_lock(storage, study_name: str, log):
             conn.close()
 
 
+class _LockWait:
+    """Says a wait for the study lock once it passes LOCK_NOTICE_S, and gives up after LOCK_WAIT_S.
+
+    Without a log (`--quiet`) the lines go to stderr all the same: a search that sits still
+    for a minute must say why.
+    """
+
+    def __init__(self, study_name: str, holder: str, log):
+        self.study, self.holder, self.started, self.noticed = study_name, holder, time.monotonic(), False
+        self.say = log or (lambda line: print(f"denselab: {line}", file=sys.stderr, flush=True))
+
+    def given_up(self) -> bool:
+        waited = time.monotonic() - self.started
+        if waited > LOCK_NOTICE_S and not self.noticed:
+            self.noticed = True
+            self.say(f"waiting for the lock of study `{self.study}`, held by {self.holder} while it counts and "
+                     f"asks trials; going on without it after {LOCK_WAIT_S:.0f} s")
+        if waited > LOCK_WAIT_S:
+            self.say(f"the lock of study `{self.study}` has been held for {LOCK_WAIT_S:.0f} s "
+                     f"by {self.holder} (stuck?); going on without it")
+            return True
+        return False
+
+
 @contextlib.contextmanager
-def _file_lock(database: str):
-    """An flock in the temporary folder named after the database file (not beside it: no litter)."""
+def _flock(database: str, purpose: str, wait: "_LockWait | None" = None):
+    """An flock in the temporary folder named after the database file (not beside it: no litter),
+    one per purpose (`study`, `init`); the holder's pid is written into it for the waiting line.
+    With `wait`, polled so the wait is said and bounded; without, a plain blocking lock."""
     import fcntl
     import tempfile
 
     key = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:16]
-    with open(os.path.join(tempfile.gettempdir(), f"denselab-{key}.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    suffix = "" if purpose == "study" else f".{purpose}"
+    with open(os.path.join(tempfile.gettempdir(), f"denselab-{key}{suffix}.lock"), "a+") as handle:
+        held = True
+        if wait is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        else:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if not wait.noticed:
+                        handle.seek(0)
+                        pid = handle.read().strip()
+                        wait.holder = f"process {pid} on this machine" if pid.isdigit() else wait.holder
+                    if wait.given_up():
+                        held = False
+                        break
+                    time.sleep(0.05)
         try:
+            if held:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if held:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _file_lock(database: str, study_name: str, log=None):
+    """The SQLite study lock (see `study_lock`)."""
+    with _flock(database, "study", _LockWait(study_name, "another search or worker", log)):
+        yield

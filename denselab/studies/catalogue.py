@@ -63,8 +63,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from denselab import seeds as seeding
-from denselab.data.prepare import fold_indices, load_dataset
+from denselab.data.prepare import load_dataset
 from denselab.errors import DataError
 from denselab.models import activations as act_registry
 from denselab.models.build import head_for
@@ -72,7 +71,7 @@ from denselab.progress import phase
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
 from denselab.studies import synthetic2d
-from denselab.train.evaluate import make_member, run_engine
+from denselab.train.plan import Plan, run_engine
 from denselab.workflow import manifest
 
 ACTIVATIONS = ("identity", "binary_step", "logistic", "tanh", "arctan", "relu", "prelu", "elu", "softplus",
@@ -153,13 +152,8 @@ def cv(exp: Experiment, ds, hparams_list=({},), progress=None, name="cv"):
     Returns (members, EngineResult, head).
     """
     head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
-    split = seeding.derive(exp.seed, "folds", 0)
-    members = []
-    for k, (tr, va) in enumerate(fold_indices(ds.y_train, exp.evaluate.folds, True, ds.task, split)):
-        for h in hparams_list:
-            members.append(make_member(exp, ds, head, tr, ds.x_train[va], ds.y_train[va],
-                                       seed=seeding.derive(exp.seed, "member", 0, k), hparams=h,
-                                       tag={"fold": k, **h}))
+    plan = Plan.cv(exp.replace(evaluate=dataclasses.replace(exp.evaluate, seeds=1, repeats=1, stratified=True)), ds)
+    members = [m for h in hparams_list for m in plan.members(exp, head, hparams=h, tag=dict(h))]
     return members, _train(exp, head, members, progress, name), head
 
 
@@ -238,8 +232,9 @@ def optimizers_table(names, learning_rates, ds, epochs, folds, seed, progress=No
 def _holdout(exp, ds, x_test, y_test, progress, name):
     """Train on every training row of `ds`, score on (x_test, y_test): one member."""
     head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
-    member = make_member(exp, ds, head, np.arange(len(ds.y_train)), x_test, y_test,
-                         seed=seeding.derive(exp.seed, "final"), tag={})
+    plan = Plan.holdout(exp.replace(evaluate=dataclasses.replace(exp.evaluate, seeds=1)),
+                        dataclasses.replace(ds, x_test=x_test, y_test=y_test))
+    member = plan.members(exp, head)[0]
     started = time.perf_counter()
     result = _train(exp, head, [member], progress, name)
     return result.results[0], time.perf_counter() - started, head

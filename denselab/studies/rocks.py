@@ -43,9 +43,10 @@ from denselab.data.sources import read_table
 from denselab.errors import DataError
 from denselab.report import plots
 from denselab.report.html import Section, write_report
-from denselab.search.compare import ALPHA, comparison_table
+from denselab import comparison
+from denselab.stats import ALPHA
 from denselab.spec import DataSpec, LayerSpec, ModelSpec, load
-from denselab.train.evaluate import cross_validate
+from denselab.train.plan import Arm, Plan
 from denselab.progress import phase
 from denselab.workflow import manifest
 
@@ -125,14 +126,15 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     if data is None:
         datasets.append(_subset(base, seed))
 
-    ladders, folds = [], []
+    ladders, folds, comps = [], [], []
     for label, d, exp in datasets:
-        table, fold_rows = _ladder(label, d, exp, rungs, quick, progress)
+        table, fold_rows, comp = _ladder(label, d, exp, rungs, quick, progress)
         ladders.append(table)
         folds += fold_rows
+        comps.append(comp)
     ladder = pd.concat(ladders, ignore_index=True)
     frames = {"ladder": ladder, "ladder_side_by_side": _side_by_side(ladder, [d[0] for d in datasets]),
-              "ladder_folds": pd.DataFrame(folds)}
+              "ladder_folds": pd.DataFrame(folds), "comparison": pd.concat(comps, ignore_index=True)}
     for label, _, _ in datasets:
         frames[f"ladder_{_safe(label)}"] = _shown(ladder[ladder["data"] == label])
     frames["ladder_summary"] = _summary(ladder, [d[0] for d in datasets], base.evaluate.folds)
@@ -171,44 +173,41 @@ def _subset(base, seed):
 
 
 def _ladder(label, ds, base, rungs, quick, progress):
-    """CV of every rung on the same folds; the corrected t-test of each against the best."""
-    cvs, rows, fold_rows = [], [], []
-    for i, rung in enumerate(rungs):
+    """Every rung as an arm of one plan (same folds, same member seeds), tested against the best."""
+    arms = []
+    for rung in rungs:
         hidden = tuple(LayerSpec(units=u, activation=a) for u, a in rung.layers)
         epochs = min(rung.epochs, QUICK_EPOCHS) if quick else rung.epochs
-        exp = base.replace(model=ModelSpec(hidden=hidden), train=dataclasses.replace(base.train, epochs=epochs))
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():  # a 2-row class in 10 folds: sklearn warns, the split is still valid
-            warnings.filterwarnings("ignore", message="The least populated class")
-            cv = cross_validate(exp, ds, progress=phase(progress, f"{label}: {rung.model}"))
-        cvs.append(cv)
-        rows.append({"data": label, "rung": i + 1, "model": rung.model, "epochs": epochs,
-                     "seconds": time.perf_counter() - t0, "engine": cv.engine})
+        arms.append(Arm(rung.model, base.replace(model=ModelSpec(hidden=hidden),
+                                                 train=dataclasses.replace(base.train, epochs=epochs)),
+                        {"epochs": epochs}))
+    plan = Plan.cv(base, ds)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():  # a 2-row class in 10 folds: sklearn warns, the split is still valid
+        warnings.filterwarnings("ignore", message="The least populated class")
+        cvs = plan.run(arms, progress=phase(progress, f"{label}: {len(arms)} rungs"))
+        baselines = comparison.score_baselines(plan)
+    seconds = (time.perf_counter() - t0) / len(arms)
+    comp = comparison.table(plan, cvs, baselines)
+    by_name = comp.set_index("name")
+    best_net = comp[comp["kind"] == "network"].iloc[0]["name"]
+    rows, fold_rows = [], []
+    for i, (rung, cv) in enumerate(zip(rungs, cvs)):
+        row = by_name.loc[rung.model]
+        rows.append({"data": label, "rung": i + 1, "model": rung.model, "epochs": arms[i].params["epochs"],
+                     "seconds": seconds, "engine": cv.engine, "accuracy_mean": row["mean"],
+                     "accuracy_std": row["std"], "n": row["n"], "ci95_low": row["ci_low"], "ci95_high": row["ci_high"],
+                     "diff_vs_best": row["diff_vs_best"],
+                     # the best network compared with itself: identical scores, p = 1
+                     "p_value_vs_best": 1.0 if rung.model == comp.iloc[0]["name"] else row["p_vs_best"],
+                     "p_holm": 1.0 if rung.model == comp.iloc[0]["name"] else row["p_holm"],
+                     "differs_from_best": not row["tied_with_best"], "is_best": rung.model == best_net,
+                     "recommended": bool(row["recommended"]), "n_params": row["n_params"],
+                     "diverged": row["diverged"], "collapsed": row["collapsed"], "rows_cv": len(ds.y_train),
+                     "tutorial_accuracy_mean": rung.tutorial_mean, "tutorial_accuracy_std": rung.tutorial_std})
         fold_rows += [{"data": label, "model": rung.model, "seed": int(s), "fold": int(f), "accuracy": float(a)}
                       for s, f, a in zip(cv.seed, cv.fold, cv.scores)]
-    k, n = base.evaluate.folds, len(ds.y_train)
-    order = sorted(range(len(cvs)), key=lambda j: (-cvs[j].summary.mean, j))
-    candidates = [{"trial": j, "label": rows[j]["model"], "scores": _paired(cvs[j])} for j in order]
-    comp = comparison_table(candidates, n_train=n * (k - 1) / k, n_test=n / k, maximize=True,
-                            metric="accuracy")
-    comp = comp.set_index("trial").loc[range(len(cvs))]
-    table = pd.DataFrame(rows)
-    for ours, theirs in (("accuracy_mean", "mean"), ("accuracy_std", "std"), ("n", "n"), ("ci95_low", "ci95_low"),
-                         ("ci95_high", "ci95_high"), ("diff_vs_best", "diff_vs_best"), ("t", "t")):
-        table[ours] = comp[theirs].to_numpy()
-    # the best compared with itself: identical scores, p = 1 (comparison_table leaves its cell empty)
-    table["p_value_vs_best"] = np.where(comp["rank"].to_numpy() == 1, 1.0, comp["p"].to_numpy(dtype=float))
-    table["differs_from_best"] = comp["differs"].eq(True).to_numpy()
-    table["is_best"] = comp["rank"].to_numpy() == 1
-    table["rows_cv"] = n
-    table["tutorial_accuracy_mean"] = [r.tutorial_mean for r in rungs]
-    table["tutorial_accuracy_std"] = [r.tutorial_std for r in rungs]
-    return table, fold_rows
-
-
-def _paired(cv):
-    """Scores ordered by (seed, fold), so that every rung's i-th score is on the same rows."""
-    return np.asarray(cv.scores)[np.lexsort((cv.fold, cv.seed))]
+    return pd.DataFrame(rows), fold_rows, comp.assign(data=label)
 
 
 def _percent(mean, std) -> str:
@@ -263,10 +262,10 @@ def _verdict(part: pd.DataFrame, summary: pd.Series) -> str:
     others = len(part) - 1
     worse = part[part["differs_from_best"]]["model"].tolist()
     if not worse:
-        tested = f"none of the {others} other rung(s) is significantly worse (p ≥ {ALPHA} for all)"
+        tested = f"none of the {others} other rung(s) is significantly worse (Holm-adjusted p ≥ {ALPHA} for all)"
     else:
-        tested = (f"{len(worse)} of the {others} other rung(s) are significantly worse (p < {ALPHA}): "
-                  f"{', '.join(worse)}; the rest cannot be told apart from it")
+        tested = (f"{len(worse)} of the {others} other rung(s) are significantly worse (Holm-adjusted "
+                  f"p < {ALPHA}): {', '.join(worse)}; the rest cannot be told apart from it")
     return (f"Best: {best['model']}, accuracy {100 * best['accuracy_mean']:.2f}% (std "
             f"{100 * best['accuracy_std']:.2f}%); {tested}. Mean fold-to-fold std: "
             f"{100 * summary['mean_accuracy_std']:.1f} points.")
@@ -282,9 +281,11 @@ def _sections(results, frames, datasets, quick) -> list:
     intro = (
         f"Dell'Aversana's ladder of dense networks, each scored by {ev['folds']}-fold cross-validation "
         f"(batch {ev['batch_size']}, {ev['optimizer']}, categorical cross-entropy, softmax output). "
-        f"Every rung sees the same folds, so its fold scores are paired with the best rung's; p vs best is the "
-        f"Nadeau–Bengio corrected resampled t-test (two-sided; 1 for the best itself), and a rung differs from "
-        f"the best when p < {ALPHA}. {sizes}. Features are standardised on each fold's training rows (the "
+        f"Every rung sees the same folds and member seeds, so its fold scores are paired with the best rung's; "
+        f"p vs best is the Nadeau–Bengio corrected resampled t-test (two-sided; 1 for the best itself), "
+        f"p_holm its Holm adjustment over the rungs and baselines compared, and a rung differs from the best "
+        f"when p_holm < {ALPHA}. Scikit-learn baselines are fitted on the same folds with the same "
+        f"preprocessing (table `comparison`). {sizes}. Features are standardised on each fold's training rows (the "
         f"tutorial used raw oxides); std is the sample std over folds (the tutorial printed numpy's "
         f"population std).{quick_note}\n\n"
         f"The tutorial's column is what it printed for its {SUBSET_ROWS} samples ({TUTORIAL_CV_ROWS} of them in "
@@ -295,10 +296,11 @@ def _sections(results, frames, datasets, quick) -> list:
     for label, d, _ in datasets:
         part = ladder[ladder["data"] == label]
         name = f"ladder_{_safe(label)}"
+        comp = frames["comparison"][frames["comparison"]["data"] == label]
         sections.append(Section(
             f"{label}: {len(d.y_train)} rows in the cross-validation",
             _verdict(part, frames["ladder_summary"].set_index("data").loc[label])
-            + " Bars: mean accuracy; lines: ± std over folds.",
+            + " " + comparison.verdict(comp) + " Bars: mean accuracy; lines: ± std over folds.",
             figures=[plots.bar_scores(frames[name], "model", "accuracy_mean", "accuracy_std",
                                       f"{label}: {ev['folds']}-fold CV accuracy per rung")],
             tables=[name],

@@ -71,14 +71,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from denselab import seeds as seeding
-from denselab.data.prepare import fold_indices, load_dataset
+from denselab.data.prepare import load_dataset
 from denselab.errors import DataError
 from denselab.models.build import build_model, head_for
 from denselab.report import plots
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
-from denselab.train.evaluate import make_member, run_engine
+from denselab.train.plan import Plan, run_engine
 from denselab.progress import phase
 from denselab.workflow import manifest
 
@@ -162,16 +161,15 @@ def experiment(model: ModelSpec, train: TrainSpec, seed: int) -> Experiment:
 def _cv_members(exp, datasets, n_seeds, hparams_list=({},), tag=None):
     """Members for every (dataset, seed, fold, hparams): 3-fold CV on each dataset's rows."""
     members = []
+    # the study's "seeds" are fresh fold assignments, so repeats of the plan (seed 0 of each)
+    spec = exp.replace(evaluate=EvalSpec(folds=FOLDS, seeds=1, repeats=n_seeds, stratified=True, engine="fleet"))
     for label, ds in datasets:
         head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
-        for s in range(n_seeds):
-            split = seeding.derive(exp.seed, "folds", s)
-            for k, (tr, va) in enumerate(fold_indices(ds.y_train, FOLDS, True, ds.task, split)):
-                for h in hparams_list:
-                    members.append(make_member(
-                        exp, ds, head, tr, ds.x_train[va], ds.y_train[va],
-                        seed=seeding.derive(exp.seed, "member", s, k), hparams=h,
-                        tag={"data": label, "seed": s, "fold": k, **(tag or {}), **h}))
+        plan = Plan.cv(spec, ds)
+        for h in hparams_list:
+            for m in plan.members(exp, head, hparams=h, tag={"data": label, **(tag or {}), **h}):
+                m.tag["seed"] = m.tag["repeat"]
+                members.append(m)
     return head, members
 
 

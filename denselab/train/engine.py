@@ -4,8 +4,9 @@ An *engine* is one function
 
     train_members(model, train, head, members, progress=None) -> EngineResult
 
-that trains every `Member` (its own rows, seed and numeric hyperparameters) of one
-network structure and returns per-member histories, scores and weights. The fleet
+that trains every `Member` (its own rows, seed and hyperparameters) of one network
+structure (for plain Dense MLPs, members may also differ in depth, widths and
+activation) and returns per-member histories, scores and weights. The fleet
 (`fleet.py`) trains them all in one compiled program; `fit.py` loops over
 `model.fit` as the reference. `evaluate.py` builds members and never cares which
 engine ran them.

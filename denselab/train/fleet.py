@@ -6,7 +6,10 @@ compiled once with `jax.jit` and run through Keras's stateless API
 (`model.stateless_call`, `optimizer.stateless_apply`); see `_fleet_program.py` for
 the loop and `_fleet_model.py` for how the Keras model is built once and its
 variables initialised per member. What changes shapes or code (layers, widths,
-activations, optimizer class, loss, batch size, epochs) makes a new program; programs
+activations, optimizer class, loss, batch size, epochs) makes a new program, except
+members of plain Dense MLPs whose `depth`, `units` or `activation` differ (member
+hyperparameters, see `engine.split_hparams`): `_fleet_pack.plan` packs those into
+one program where that pays (see `_fleet_model.PackedDense`). Programs
 are cached in this process by that structure key, and across processes by JAX's
 persistent compilation cache in `~/.cache/denselab/jax` (env `DENSELAB_CACHE_DIR`;
 set it to an empty string to turn the cache off).
@@ -87,7 +90,9 @@ def cache_info() -> dict:
 
 
 def last_timings() -> dict:
-    """Seconds spent by the last `train_members` call: setup, trace, compile, run (for benchmarks)."""
+    """Seconds spent by the last `train_members` call (for benchmarks): setup, trace (= export:
+    Keras traced to StableHLO or read back from the cache dir, + lower), compile (init, chunk,
+    finish), run; and `programs` / `packed`: how many programs it ran, how many of them packs."""
     return dict(_LAST)
 
 
@@ -118,7 +123,7 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
         if len(m.x_train) == 0:
             raise ValueError(f"members[{i}] has no training rows; give each member at least one row")
     timings = {"setup_s": 0.0, "trace_s": 0.0, "compile_s": 0.0, "run_s": 0.0}
-    timings.update(compile_init_s=0.0, compile_chunk_s=0.0, compile_finish_s=0.0)
+    timings.update(compile_init_s=0.0, compile_chunk_s=0.0, compile_finish_s=0.0, export_s=0.0, lower_s=0.0)
     units = _plan(model_spec, train_spec, head, members)
     results, notes, groups, done = [None] * len(members), [], 0, 0
     total = len(members) * train_spec.epochs
@@ -280,26 +285,35 @@ class _Entry:
         exported = {"init": init,
                     "chunk": _export("chunk", program.chunk_fn, args["chunk"], base),
                     "finish": _export("finish", program.finish_fn, args["finish"], base)}
+        timings["export_s"] = timings.get("export_s", 0.0) + time.perf_counter() - t  # Keras traced (or read back)
+        t_lower = time.perf_counter()
         lowered = {name: jax.jit(exp.call, donate_argnums=(0,) if name == "chunk" else ()).lower(*args[name])
                    for name, exp in exported.items()}
+        timings["lower_s"] = timings.get("lower_s", 0.0) + time.perf_counter() - t_lower
         timings["trace_s"] += time.perf_counter() - t
         fns = {}
         for name, low in lowered.items():
             t = time.perf_counter()
-            fns[name] = _compile(low)
-            timings[f"compile_{name}_s"] = time.perf_counter() - t
-            timings["compile_s"] += timings[f"compile_{name}_s"]
+            fns[name] = _compile(low, once=name != "chunk")
+            timings[f"compile_{name}_s"] = timings.get(f"compile_{name}_s", 0.0) + time.perf_counter() - t
+            timings["compile_s"] += time.perf_counter() - t
         self.compiled[key] = fns
         return fns
 
 
-def _compile(lowered):
+def _compile(lowered, once: bool = False):
     """XLA:CPU's classic fusion emitters compile these small programs ~40 % faster, and
-    run them as fast; other backends, or a jaxlib without the option, get the defaults."""
+    run them as fast; other backends, or a jaxlib without the option, get the defaults.
+
+    once: a program that runs once per call (init, finish) skips LLVM's optimisation
+    (`xla_backend_optimization_level=0`): measured on 2 cores, its compile drops ~3×
+    and its run (microseconds) does not matter. The training chunk keeps full
+    optimisation: at level 0 it compiled 4× faster but ran 4× slower."""
     global _COMPILER_OPTIONS
     if _COMPILER_OPTIONS and jax.default_backend() == "cpu":
+        options = {**_COMPILER_OPTIONS, "xla_backend_optimization_level": 0} if once else _COMPILER_OPTIONS
         try:
-            return lowered.compile(compiler_options=_COMPILER_OPTIONS)
+            return lowered.compile(compiler_options=options)
         except Exception:  # an XLA without this option
             _COMPILER_OPTIONS = {}
     return lowered.compile()

@@ -17,6 +17,7 @@ Endpoints (all JSON unless said; `S` a session id, `J` a job id of that session)
     POST /api/sessions/S/jobs/J/control {action: stop | pause | resume | step}
     POST /api/sessions/S/jobs/J/stop    the same as action stop
     GET  /api/sessions/S/jobs/J/model.keras  the trained (or stopped) network 1, scaling included
+    GET  /api/sessions/S/jobs/J/model.keras.json  its class labels and input names (`trained.load` reads both)
     GET  /api/sessions/S/jobs/J/model.py     the same as a self-contained Keras script
     GET  /api/sessions/S/jobs/J/spec.yaml    the spec that reproduces it with `denselab run`
     GET  /api/sessions/S/jobs/J/report.zip   `denselab run`'s report of that spec (cross-validation + test)
@@ -102,8 +103,8 @@ def create_app(upload_limit: int = DEFAULT_UPLOAD_LIMIT, *, host: str = "127.0.0
     async def bad_input(request: Request, exc: DenselabError):
         return error(request, str(exc), exc.status if isinstance(exc, Refusal) else 400)
 
-    @app.exception_handler(guard.Refused)
-    async def refused(request: Request, exc: guard.Refused):
+    @app.exception_handler(guard.BadForm)
+    async def bad_form(request: Request, exc: guard.BadForm):
         return error(request, str(exc))
 
     @app.exception_handler(RequestValidationError)
@@ -238,6 +239,7 @@ def create_app(upload_limit: int = DEFAULT_UPLOAD_LIMIT, *, host: str = "127.0.0
                         return
                     if await request.is_disconnected():
                         return
+                    job.session.seen = clock()  # a page watching a run is in use: it does not expire
                     await asyncio.sleep(0.03)
             finally:
                 job.watch(-1)
@@ -251,7 +253,7 @@ def create_app(upload_limit: int = DEFAULT_UPLOAD_LIMIT, *, host: str = "127.0.0
     async def control(sid: str, jid: str, request: Request):
         job = registry.job(sid, jid)
         form = await form_of(request)
-        return {"job": jid, "state": job.control(jobs._text(form, "action", "stop"))}
+        return {"job": jid, "state": job.control(form.get("action", "stop"))}
 
     @app.post("/api/sessions/{sid}/jobs/{jid}/stop")
     def stop(sid: str, jid: str):
@@ -270,6 +272,11 @@ def create_app(upload_limit: int = DEFAULT_UPLOAD_LIMIT, *, host: str = "127.0.0
     def model(sid: str, jid: str):
         return trained_file(sid, jid, "model", lambda job: job.model_file(), "application/octet-stream",
                             "{name}.keras")
+
+    @app.get("/api/sessions/{sid}/jobs/{jid}/model.keras.json")
+    def labels(sid: str, jid: str):
+        return trained_file(sid, jid, "model", lambda job: job.model_file().with_suffix(".keras.json"),
+                            "application/json", "{name}.keras.json")
 
     @app.get("/api/sessions/{sid}/jobs/{jid}/model.py")
     def script(sid: str, jid: str):

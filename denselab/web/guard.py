@@ -28,7 +28,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_DEPTH = 8  # the form is at most {hidden: [{...}]}: three levels
 
 
-class Refused(Exception):
+class BadForm(Exception):
     """A request body we will not parse; the message is the one-line answer."""
 
 
@@ -108,22 +108,22 @@ class Guard:
 def parse_form(raw: bytes, limit: int) -> dict:
     """A JSON object from the page, strictly: size cap, finite numbers, bounded nesting."""
     if len(raw) > limit:
-        raise Refused(f"form: the request is larger than {limit // 1024} KB; the page sends far less")
+        raise BadForm(f"form: the request is larger than {limit // 1024} KB; the page sends far less")
 
     def no_constant(name):
-        raise Refused(f"form: `{name}` is not a number here; send finite numbers")
+        raise BadForm(f"form: `{name}` is not a number here; send finite numbers")
 
     try:
         text = raw.decode("utf-8")
         form = json.loads(text, parse_constant=no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise Refused("form: expected a JSON object") from None
+        raise BadForm("form: expected a JSON object") from None
     except RecursionError:
-        raise Refused(f"form: nested deeper than {MAX_DEPTH} levels") from None
+        raise BadForm(f"form: nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(form, dict):
-        raise Refused("form: expected a JSON object")
+        raise BadForm("form: expected a JSON object")
     if _depth(form) > MAX_DEPTH:
-        raise Refused(f"form: nested deeper than {MAX_DEPTH} levels")
+        raise BadForm(f"form: nested deeper than {MAX_DEPTH} levels")
     return form
 
 

@@ -46,8 +46,10 @@ MAX_POINTS = 800  # data points drawn on the map
 FRAMES = 100  # a run is shown in about this many frames (a 50-epoch run: one per epoch)
 FRAME_S = 0.1  # at most ten frames a second: the page cannot draw faster, the stream need not carry more
 CHUNK_S = 0.25  # aim of one fleet call (Stop is checked between calls)
-MAX_EPOCH_S = 0.5  # one epoch must be shorter than this: the smallest unit Stop can interrupt
+MAX_EPOCH_S = 0.3  # one epoch must be shorter than this: the smallest unit Stop can interrupt (on a busy
+                   # machine an epoch takes 2-3 times its estimate, and Stop must still answer within a second)
 MAX_RUN_S = 600.0  # the playground's budget for one run; bigger runs belong to `denselab run`
+MAX_WEIGHTS = 20_000_000  # weights of all networks of a run (x 4 bytes x optimizer state: well under 1 GB)
 # Measured on the 2-core CI machine (fleet, CPU): about 2.8e-10 s per training row and
 # parameter per member (0.24 s for an epoch of 6 400 rows x 132 k parameters) plus about
 # 1e-5 s per minibatch step; the constants below are those with a margin.
@@ -96,14 +98,12 @@ def describe_table(up: Upload, sheet) -> dict:
 
     sheets = None
     if up.path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        frame, _ = read_table(DataSpec(source=str(up.path), target=0, sheet=sheet))
-        try:
-            with pd.ExcelFile(up.path) as book:
-                sheets = [str(n) for n in book.sheet_names]
-        except Exception:  # read_table read it a moment ago; a second failure is not worth a message
-            sheets = None
-        if sheet is None and sheets:
-            sheet = sheets[0]
+        frame, _ = read_table(DataSpec(source=str(up.path), target=0, sheet=sheet))  # its errors, one line
+        if sheet is None:
+            sheets, sheet = _largest_sheet(up.path)
+            frame, _ = read_table(DataSpec(source=str(up.path), target=0, sheet=sheet))
+        else:
+            sheets = up.info.get("sheets")
     else:
         frame, _ = read_table(DataSpec(source=str(up.path), target=0))
     columns = [str(c) for c in frame.columns]
@@ -113,6 +113,21 @@ def describe_table(up: Upload, sheet) -> dict:
     return {"columns": columns, "numeric": numeric, "rows": int(len(frame)), "distinct": distinct,
             "missing": missing, "missing_rows": int(frame.isna().any(axis=1).sum()),
             "sheets": sheets, "sheet": sheet, "target": default_target(columns, numeric, distinct, len(frame))}
+
+
+def _largest_sheet(path: Path) -> tuple[list, str]:
+    """The workbook's sheet names and the one with the most filled cells: a title or notes
+    sheet often comes first (read first, an xlsx showed "2 rows, 1 columns")."""
+    import warnings
+
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # xlrd's deprecation, openpyxl's style notes
+        with pd.ExcelFile(path) as book:
+            names = [str(n) for n in book.sheet_names]
+            cells = {n: int(pd.read_excel(book, sheet_name=n, header=None).notna().to_numpy().sum()) for n in names}
+    return names, max(names, key=lambda n: (cells[n], -names.index(n)))
 
 
 def default_target(columns: list, numeric: list, distinct: dict, rows: int) -> str:
@@ -344,6 +359,10 @@ def budget(exp, rows: int, inputs: int, members: int) -> float:
     params += width * 10 + 10  # the output layer (at most ten classes' worth, generously)
     steps = math.ceil(n / train.batch_size)
     epoch = members * (n * params * ROW_PARAM_S + steps * STEP_S)
+    if members * params > MAX_WEIGHTS:
+        raise SpecError(f"model.hidden: {members} network(s) of {params} weights pass the playground's "
+                        f"{MAX_WEIGHTS / 1e6:g} million (memory); use fewer units, layers or networks")
+    epoch += members * GRID * GRID * params * ROW_PARAM_S / 3  # each frame's map: a forward pass over the grid
     if epoch > MAX_EPOCH_S:
         raise SpecError(f"model.hidden: one epoch of this network on {n} rows would take about {epoch:.1f} s "
                         f"here (the playground allows {MAX_EPOCH_S:g} s, so Stop answers at once); use fewer "
@@ -407,6 +426,7 @@ class Job:
         self.final = None  # (dataset, head, weights, preprocessor) of member 1 when done or stopped
         self.watchers, self.unwatched_since = 0, clock()
         self.paused, self.steps = False, 0
+        self.live = None  # while training: dataset, head, members, net, latest weights (for Stop)
         self.wake = threading.Event()
         self.report_lock = threading.Lock()
         self.report_path: Path | None = None
@@ -432,7 +452,7 @@ class Job:
             self.paused = False
         elif action == "step":
             self.paused, self.steps = True, self.steps + 1
-        else:
+        else:  # any JSON value may arrive here
             raise SpecError(f"action: got `{str(action)[:20]}`; expected stop, pause, resume or step")
         self.wake.set()
         return "stopping" if self.cancelled.is_set() and not self.finished.is_set() else self.state
@@ -514,6 +534,7 @@ class Job:
             self.state = "error"
             self.emit("error", {"message": f"internal error: {type(exc).__name__}: {exc}"})
         finally:
+            self.live = None  # the members' arrays; `final` keeps what the downloads need
             self.finished.set()
 
     def _train(self) -> None:
@@ -547,6 +568,7 @@ class Job:
             "map": grid.describe() if grid else None, "prepare_s": round(time.perf_counter() - t0, 3),
         })
         histories: dict = {}
+        self.live["histories"] = histories
         clock = {"frame": 0.0}
         # multi-class and regression maps colour network 1 only; binary maps draw every network's line
         mapped = range(len(members)) if head.binary else range(1)
@@ -601,25 +623,25 @@ class Job:
                            "compile_s": round(result.compile_s, 3), "downloads": self.downloads()})
 
     def _keep_partial(self) -> dict:
-        """After Stop: network 1 as it was at the last chunk, scored on the test rows, downloadable."""
-        from denselab.train.fit import score
-
-        live = getattr(self, "live", None)
+        """After Stop: network 1 as it was at the last chunk, downloadable; every network's test
+        scores at that epoch, read from its curves (the fleet scores the test rows each epoch;
+        calling the network here instead would trace new shapes, a second on a busy machine)."""
+        live = self.live
         if not live or 0 not in live["weights"]:
             return {}
-        ds, head, net, members = live["ds"], live["head"], live["net"], live["members"]
-        scores = []
-        for i in sorted(live["weights"]):
-            net.set_weights(live["weights"][i])
-            s = score(head, members[i].y_eval, np.asarray(net(members[i].x_eval, training=False)))
-            scores.append({"label": self.plan.labels[i], "loss": s["loss"], head.metric: s[head.metric]})
-        self.final = (ds, head, live["weights"][0], members[0].tag["preprocessor"])
+        head, histories = live["head"], live["histories"]
+        metric = head.metric
+        scores = [{"label": self.plan.labels[i], "loss": histories[i]["val_loss"][-1],
+                   metric: histories[i][f"val_{metric}"][-1]} for i in sorted(histories)]
+        members = live["members"]
+        self.final = (live["ds"], head, live["weights"][0], members[0].tag["preprocessor"])
         return {**_summary(scores, head), "epoch": live["epoch"], "downloads": self.downloads()}
 
     def downloads(self) -> dict:
         base = f"/api/sessions/{self.session.id}/jobs/{self.id}"
-        return {k: f"{base}/{f}" for k, f in (("model", "model.keras"), ("script", "model.py"),
-                                              ("spec", "spec.yaml"), ("report", "report.zip"))}
+        return {k: f"{base}/{f}" for k, f in (("model", "model.keras"), ("labels", "model.keras.json"),
+                                              ("script", "model.py"), ("spec", "spec.yaml"),
+                                              ("report", "report.zip"))}
 
     # downloads
     def trained(self):
@@ -649,6 +671,12 @@ class Job:
         with self.report_lock:
             if self.report_path is not None and self.report_path.exists():
                 return self.report_path
+            runs = self.plan.experiment.evaluate.folds + 1  # each fold, then the final refit
+            minutes = self.plan.epoch_s / len(self.plan.seeds) * self.plan.experiment.train.epochs * runs / 60
+            if minutes * 60 > MAX_RUN_S:  # it holds the only training slot and cannot be stopped
+                raise DataError(f"report: its cross-validation would take about {minutes:.0f} min here (the "
+                                f"playground allows {MAX_RUN_S / 60:g}); download the spec and run "
+                                "`denselab run` with it")
             folder = self.session.dir / "jobs" / self.id
             out = folder / "report"
             shutil.rmtree(out, ignore_errors=True)
@@ -668,9 +696,15 @@ class Job:
 
 
 def _summary(scores: list, head) -> dict:
+    """Scores with their mean and sample std; a diverged network's NaN becomes null (valid JSON)."""
     values = np.array([s[head.metric] for s in scores], dtype=float)
-    return {"scores": scores, "metric": head.metric, "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    scores = [{k: (_finite(v) if isinstance(v, float) else v) for k, v in s.items()} for s in scores]
+    return {"scores": scores, "metric": head.metric, "mean": _finite(float(values.mean())), "std": _finite(std)}
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 def histories_payload(histories: dict, start: int = 0) -> dict:

@@ -263,7 +263,7 @@ async function train() {
   if (state.events) state.events.close();
   saveUrl();
   Object.assign(state, { t0: performance.now(), firstFrame: null, frames: 0, drawn: 0, setup: null, histories: {},
-                         lastFrame: null, lastMaps: null });
+                         lastFrame: null, lastMaps: null, states: [] });
   delete document.body.dataset.done;
   delete document.body.dataset.stopped;
   $("results").hidden = true;
@@ -288,6 +288,7 @@ async function train() {
     const s = JSON.parse(e.data);
     $("status").textContent = s.state === "running" && state.lastFrame ? statusLine(state.lastFrame) : s.message;
     document.body.dataset.state = s.state;
+    state.states.push(s.state);
   });
   events.addEventListener("setup", (e) => onSetup(JSON.parse(e.data)));
   events.addEventListener("frame", (e) => onFrame(JSON.parse(e.data)));
@@ -452,20 +453,22 @@ function onResults(done, stopped) {
     return;
   }
   const metric = done.metric;
-  const rows = done.scores.map((s) => `<tr><td>${escapeHtml(s.label)}</td><td>${s.loss.toFixed(4)}</td><td>${s[metric].toFixed(4)}</td></tr>`);
-  if (done.scores.length > 1) rows.push(`<tr class="mean"><td>mean ± std</td><td></td><td>${done.mean.toFixed(4)} ± ${done.std.toFixed(4)}</td></tr>`);
+  const f = (v, d = 4) => (v === null || v === undefined ? "–" : v.toFixed(d));  // null: the network diverged
+  const rows = done.scores.map((s) => `<tr><td>${escapeHtml(s.label)}</td><td>${f(s.loss)}</td><td>${f(s[metric])}</td></tr>`);
+  if (done.scores.length > 1) rows.push(`<tr class="mean"><td>mean ± std</td><td></td><td>${f(done.mean)} ± ${f(done.std)}</td></tr>`);
   $("scores").innerHTML = `<tr><th>network</th><th>test loss</th><th>test ${metric}</th></tr>` + rows.join("");
   $("results-title").textContent = stopped ? `Stopped at epoch ${done.epoch}: result on the test rows so far` : "Result on the test rows";
-  for (const k of ["model", "script", "spec", "report"]) $(`dl-${k}`).href = done.downloads[k];
+  for (const k of ["model", "labels", "script", "spec", "report"]) $(`dl-${k}`).href = done.downloads[k];
   $("results").hidden = false;
   if (stopped) {
-    $("status").textContent = `${done.message || "stopped"} at epoch ${done.epoch} · test ${metric} ${done.mean.toFixed(3)}`;
+    $("status").textContent = `${done.message || "stopped"} at epoch ${done.epoch} · test ${metric} ${f(done.mean, 3)}`;
     document.body.dataset.stopped = "1";
     return;
   }
   $("progress-fill").style.width = "100%";
-  $("status").textContent = `done · test ${metric} ${done.mean.toFixed(3)}${done.scores.length > 1 ? ` ± ${done.std.toFixed(3)} over ${done.scores.length} networks` : ""}`;
-  $("timing").textContent += `${$("timing").textContent ? " · " : ""}training ${done.train_s.toFixed(2)} s, compiling ${done.compile_s.toFixed(2)} s`;
+  $("status").textContent = `done · test ${metric} ${f(done.mean, 3)}${done.scores.length > 1 ? ` ± ${f(done.std, 3)} over ${done.scores.length} networks` : ""}`;
+  const paced = $("speed").value === "live" ? " (paced for watching)" : "";
+  $("timing").textContent += `${$("timing").textContent ? " · " : ""}training ${done.train_s.toFixed(2)} s${paced}, compiling ${done.compile_s.toFixed(2)} s`;
   document.body.dataset.done = "1";
 }
 
