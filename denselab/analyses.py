@@ -303,6 +303,7 @@ def _overview(plan: Plan, base: Experiment, parts: list, engine, progress) -> di
     section = Section("Recommendation", text, tables=["overview_arms", "factors"])
     return {"section": section, "tables": {"overview_arms": pick["table"], "factors": factors},
             "results": {"recommended": {"name": pick["name"], "n_params": pick["n_params"], "cv_mean": pick["mean"],
+                                        "best": pick["best"], "arms_compared": len(pick["table"]),
                                         "spec_yaml": arm.experiment.to_yaml(), "test": {metric: test, "n": int(
                                             len(ds.y_test)), "ci_low": low, "ci_high": high}}}}
 

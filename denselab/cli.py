@@ -322,8 +322,8 @@ def _search_progress(quiet: bool, spec, storage, overrides, log):
     from denselab.search.status import status
 
     stop = threading.Event()
-    with _bar(TextColumn("{task.completed:.0f}/{task.total:.0f} trials"), TextColumn("{task.fields[best]}")) as bar:
-        task = bar.add_task("search", total=None, best="")
+    with _bar(TextColumn("{task.fields[done]}/{task.fields[wanted]} trials"), TextColumn("{task.fields[best]}")) as bar:
+        task = bar.add_task("search", total=None, done=0, wanted="?", best="")  # until the study exists
 
         def poll():
             while not stop.wait(1.0):
@@ -332,7 +332,9 @@ def _search_progress(quiet: bool, spec, storage, overrides, log):
                 except Exception:  # the study is not made yet, or the database is busy: next second
                     continue
                 b = info["best"]
-                bar.update(task, completed=info["finished"], total=info["wanted"],
+                done = info["finished"] >= info["wanted"]  # then the best is refit and the report written
+                bar.update(task, completed=info["finished"], total=info["wanted"], done=info["finished"],
+                           wanted=info["wanted"], description="refit of the best, report" if done else "search",
                            best=f"best so far {info['metric'] or 'value'} {b['value']:.4f} (trial {b['trial']})" if b else "")
 
         thread = threading.Thread(target=poll, name="denselab-search-bar", daemon=True)

@@ -17,10 +17,10 @@ Rules (stated on the pages that show the table):
 - ties: an arm whose mean equals the best's, or whose Holm-adjusted p ≥ 0.05, is tied
   with it; the *recommended* arm is the network with the fewest parameters among the
   networks tied with the best network;
-- health: a member *diverged* when its loss or outputs are not finite; it *collapsed*
-  when its training loss ended no lower than it began, or it scored no better than
-  chance on its scored rows (accuracy ≤ their majority-class rate; R² ≤ 0, i.e. no
-  better than predicting their mean).
+- health (`report.diagnosis.health`): a member *diverged* when its loss or score is not
+  finite; it *collapsed* when its training loss ended no lower than it began, or it
+  scored no better than chance (predicting its training rows' class shares, or mean) on
+  its scored rows.
 
 Example:
     >>> from denselab.spec import Experiment
@@ -181,26 +181,29 @@ def verdict(frame: pd.DataFrame) -> str:
 
 
 def health(plan: Plan, r: ArmResult) -> tuple[int, int]:
-    """(diverged, collapsed) member counts of one arm (rules in the module doc)."""
-    diverged = collapsed = 0
-    task = plan.dataset.task
-    for m, y in zip(r.members, r.y_eval):
-        loss = m.history.get("loss") or [math.nan]
-        if not (np.isfinite(m.scores.get("loss", math.nan)) and np.all(np.isfinite(np.asarray(m.predictions)))):
-            diverged += 1
-            continue
-        if len(loss) > 1 and np.isfinite(loss[0]) and loss[-1] >= loss[0]:
-            collapsed += 1
-            continue
-        y, pred = np.asarray(y), np.asarray(m.predictions)
-        if task == "classification":
-            codes = y.argmax(axis=1) if y.ndim > 1 and y.shape[1] > 1 else y.reshape(-1).astype(int)
-            guess = metrics.predicted_classes(pred, y.shape[1] if y.ndim > 1 and y.shape[1] > 1 else 2)
-            if len(codes) and np.mean(guess == codes) <= np.bincount(codes).max() / len(codes):
-                collapsed += 1
-        elif len(y) > 1 and np.mean((pred.reshape(-1) - y.reshape(-1)) ** 2) >= np.var(y.reshape(-1)):
-            collapsed += 1  # R² ≤ 0: no better than predicting the mean
-    return diverged, collapsed
+    """(diverged, collapsed) member counts of one arm: `report.diagnosis.health`'s rules, with
+    each member's chance level = the primary metric of predicting its split's training-row class
+    shares (or mean) on its scored rows."""
+    from denselab.report import diagnosis
+
+    metric = metrics.METRICS[r.metric]
+    by_split = {(s.repeat, s.fold): s for s in plan.splits}
+    chance = {}
+    for key in set(zip(r.repeat.tolist(), r.fold.tolist())):
+        chance[key] = _chance(plan, by_split[key], r.metric)
+    h = diagnosis.health(r.histories, r.scores, [chance[k] for k in zip(r.repeat.tolist(), r.fold.tolist())],
+                         metric.greater_is_better)
+    return h["diverged"], h["failed"] - h["diverged"]
+
+
+def _chance(plan: Plan, split, metric: str) -> float:
+    ds = plan.dataset
+    y_fit = ds.y_train[split.train]
+    y_eval = ds.y_test if split.eval is None else ds.y_train[split.eval]
+    if ds.task == "classification":
+        shares = np.bincount(y_fit, minlength=ds.n_targets) / len(y_fit)
+        return metrics.score(metric, y_eval, np.tile(shares, (len(y_eval), 1)), ds.n_targets)
+    return metrics.score(metric, y_eval, np.full(np.shape(y_eval), np.mean(y_fit, axis=0)))
 
 
 def _n_params(r: ArmResult) -> int:

@@ -111,6 +111,8 @@ def _files() -> dict[str, bytes | str]:
         "alias-bomb.yaml": bomb.replace("l8: &l8", "data: {source: iris, drop: *l7}\nl8: &l8"),
         "alias-loop.yaml": "data: {source: iris, drop: &a [*a]}\n",
         "relative-source.yaml": "data: {source: nowhere/good.csv, target: y}\n",  # read next to the spec
+        "relative-search.yaml": "name: rel\ndata: {source: nowhere/good.csv, target: y}\n"
+                                "train: {epochs: 1, learning_rate: [0.01, 0.1]}\nevaluate: {folds: 2}\n",
         "short-predict.yaml": "data: {source: iris}\npredict: [[5.1, 3.5]]\n",
         "input-shape.yaml": "data: {source: iris}\nmodel: {input_shape: [3, 1], hidden: [{type: lstm, units: 2}]}\n",
         "conv-on-rows.yaml": "data: {source: iris}\nmodel: {hidden: [{type: conv2d, filters: 2, kernel_size: 3}]}\n",
@@ -249,6 +251,9 @@ CASES = {
                                  "write the values out"),
     "relative source missing beside the spec": Case(run("relative-source.yaml"), "data.source",
                                                     "a relative path in a spec is read from the spec's folder"),
+    "search spec with a relative source missing": Case("search {d}/relative-search.yaml --out {out} --quiet",
+                                                       "/nowhere/good.csv` and no built-in set",
+                                                       "a relative path in a spec file is read from the spec folder"),
     "absurd epochs": Case("run iris --out {out} --quiet --set train.epochs=1.0e+9", "train.epochs",
                           r"need about 1\.\d TB for their epoch histories.*; lower train.epochs"),
     "absurd epochs on model.fit": Case("run iris --out {out} --quiet --engine fit --set train.epochs=1.0e+9",

@@ -71,6 +71,7 @@ def test_summary_prints_like_keras(executed):
     outputs = _outputs(executed, 3)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     text += "".join(o.get("data", {}).get("text/plain", "") for o in outputs if o.output_type == "display_data")
-    assert "Total params: 163" in text and "Predicts: `species`" in text
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # Keras draws its table with rich, in colour
+    assert "Total params: 163" in text and "Layer (type)" in text and "Predicts: `species`" in text
     assert not [o for o in outputs if o.output_type == "execute_result"]  # returns None, as Keras does
     assert not [o for o in outputs if o.output_type == "error"]

@@ -341,3 +341,67 @@ def test_non_finite_or_huge_feature_values_are_refused(value):
     frame = pd.DataFrame({"x0": [1.0, 2.0, value, 4.0] * 3, "y": ["a", "b"] * 6})
     with pytest.raises(DenselabError, match=r"^data(\.missing)?: .*(missing|infinite|float32)"):
         load_dataset(DataSpec(source="frame", target="y"), 0, frame)
+
+
+# --- issue 15: European exports, stray text, alias bombs --------------------------------
+
+finite = st.floats(-1e4, 1e4, allow_nan=False).map(lambda v: round(v, 3))
+
+
+@bounded
+@given(st.lists(st.tuples(finite, finite), min_size=12, max_size=30), st.sampled_from([";", "\t"]))
+def test_decimal_comma_exports_read_back_as_the_same_numbers(rows, sep):
+    frame = pd.DataFrame(rows, columns=["x0", "x1"]).assign(y=["p", "q"] * (len(rows) // 2) + ["p"] * (len(rows) % 2))
+    assume((frame[["x0", "x1"]] != frame[["x0", "x1"]].round()).to_numpy().any())  # some decimals to write
+    path = SCRATCH / "export.csv"
+    frame.to_csv(path, sep=sep, decimal=",", index=False)
+    ds = load_dataset(DataSpec(source=str(path), target="y", test_size=0), 0)
+    assert ds.feature_names == ["x0", "x1"]
+    np.testing.assert_array_equal(ds.x_train, frame[["x0", "x1"]].to_numpy(np.float32))  # test_size 0: in order
+
+
+@bounded
+@given(st.lists(finite, min_size=10, max_size=40), st.data())
+def test_text_in_a_column_of_numbers_is_never_encoded_silently(values, data):
+    stray = data.draw(st.lists(st.sampled_from(["?", "-", "n.a.", "x", "1.2.3", "missing", "—"]), min_size=1,
+                               max_size=max(1, len(values) // 3)))
+    where = data.draw(st.lists(st.integers(0, len(values) - 1), min_size=len(stray), max_size=len(stray),
+                               unique=True))
+    column = pd.Series(values, dtype=object)
+    column.iloc[where] = stray
+    frame = pd.DataFrame({"x0": column, "y": ["p", "q"] * (len(values) // 2) + ["p"] * (len(values) % 2)})
+    with pytest.raises(DenselabError) as info:
+        load_dataset(DataSpec(source="frame", target="y"), 0, frame)
+    message = str(info.value)
+    assert "column `x0` holds numbers but" in message and "data.na_values" in message and "\n" not in message
+    for text in set(stray):
+        assert f"`{text}`" in message or "other text(s)" in message
+    # marked as missing it loads, with x0 one numeric feature
+    ds = load_dataset(DataSpec(source="frame", target="y", na_values=tuple(set(stray)), missing="drop"), 0, frame)
+    assert ds.feature_names == ["x0"] and ds.dropped_rows == len(where)
+
+
+@bounded
+@given(st.integers(1, 12), st.integers(1, 12))
+def test_yaml_aliases_load_while_small_and_are_refused_when_they_explode(width, depth):
+    from denselab.spec import MAX_SPEC_VALUES
+
+    lines = [f"l0: &l0 [{', '.join(['1'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, depth)]
+    text = "data: {source: iris}\nanchors:\n" + "".join(f"  {line}\n" for line in lines)
+    path = SCRATCH / "aliases.yaml"
+    path.write_text(text)
+    sizes = [1 + width]  # a list and its values, every alias written out
+    for _ in range(1, depth):
+        sizes.append(1 + width * sizes[-1])
+    expanded = sum(sizes)  # the anchors themselves; the rest of the document is a few dozen values
+    try:
+        load(str(path))
+    except DenselabError as exc:
+        assert one_line(exc)
+        if expanded > MAX_SPEC_VALUES:
+            assert "aliases (`*name`) expand it past" in str(exc)
+        elif expanded < MAX_SPEC_VALUES - 100:
+            assert "anchors: unknown field" in str(exc)  # read in full, then refused as a field
+    else:
+        raise AssertionError("an unknown section was accepted")

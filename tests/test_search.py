@@ -1,6 +1,7 @@
 """Search: the space in the spec, the ask → fleet → tell loop, resume after a crash, statistics."""
 
 import json
+import re
 import math
 import os
 import signal
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from denselab.search import runner
@@ -289,3 +291,36 @@ def test_ctrl_c_mid_batch_requeues_the_unfinished_trial(tmp_path, monkeypatch):
     states = [t.state for t in result.study.trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE] and result.new_trials == 1
     assert result.study.trials[2].params == result.study.trials[1].params
+
+
+# --- architecture is searchable ---------------------------------------------------
+
+def test_depth_units_and_layer_lists_are_searchable_and_match_their_specs(tmp_path):
+    from denselab.train.evaluate import cross_validate
+
+    raw = tiny_spec("arch", sampler="grid", batch=8)
+    raw["model"] = {"depth": [1, 2], "units": [3, 6], "layer": {"units": 4, "activation": ["relu", "tanh"]}}
+    space = parse(raw)
+    assert [p.path for p in space.params] == ["model.depth", "model.units", "model.layer.activation"]
+    exp = space.experiment({"model.depth": 2, "model.units": 6, "model.layer.activation": "tanh"})
+    assert [(layer.units, layer.activation) for layer in exp.model.hidden] == [(6, "tanh"), (6, "tanh")]
+    r = search(raw, 8, storage=f"sqlite:///{tmp_path / 'arch.db'}", report=False)
+    assert r.results["trials"]["complete"] == 8
+    trial = next(t for t in r.study.trials if t.params == {"model.depth": 2, "model.units": 3,
+                                                          "model.layer.activation": "relu"})
+    alone = cross_validate(space.experiment(trial.params))
+    np.testing.assert_allclose(trial.user_attrs["cv"]["scores"], alone.scores, atol=1e-6)
+    nets = [row for row in r.results["tables"]["comparison"] if row["kind"] == "network"]
+    assert all(row["n_params"] > 0 for row in nets) and {"depth", "units", "activation"} <= set(nets[0])
+    # a choice among explicit layer lists
+    choice = parse({"data": {"source": "iris"}, "model": {"hidden": [[{"units": 8}], [{"units": 4}, {"units": 4}]]}})
+    assert choice.params[0].path == "model.hidden" and choice.params[0].kind == "categorical"
+    assert len(choice.experiment({"model.hidden": choice.params[0].choices[1]}).model.hidden) == 2
+
+
+def test_architecture_fields_reject_bad_values_in_one_line():
+    for model, message in (({"depth": -1}, "model.depth: got -1"), ({"units": 0}, "model.units: got 0"),
+                           ({"layer": {"units": 3}}, "needs `model.depth`"),
+                           ({"depth": {"low": 1, "high": 2.5}}, "takes integers")):
+        with pytest.raises(SpecError, match=re.escape(message)):
+            parse({"data": {"source": "iris"}, "model": model, "train": {"epochs": [1, 2]}})

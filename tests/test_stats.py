@@ -41,9 +41,9 @@ def test_corrected_ttest_edge_cases():
 
 
 def test_search_keeps_its_import():
-    from denselab.search import compare, corrected_ttest
+    from denselab.search import TTest, corrected_ttest
 
-    assert corrected_ttest is stats.corrected_ttest and compare.TTest is stats.TTest
+    assert corrected_ttest is stats.corrected_ttest and TTest is stats.TTest
 
 
 def test_holm_hand_computed():

@@ -119,8 +119,8 @@ def from_frame(frame: pd.DataFrame, target, spec: DataSpec, seed: int) -> Datase
         frame = _as_missing(frame, spec.na_values)
     for name in features:
         if name not in categorical and not pd.api.types.is_numeric_dtype(frame[name]):
+            _reject_stray_text(name, frame[name])  # first: measured numbers are all distinct, like ids
             _reject_id_column(name, frame[name])
-            _reject_stray_text(name, frame[name])
             _reject_many_values(name, frame[name])
             categorical.append(name)
     frame, dropped_rows = _handle_missing(frame, features, target, spec.missing)

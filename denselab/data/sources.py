@@ -181,9 +181,12 @@ def _read_file(spec: DataSpec) -> pd.DataFrame:
     except (OSError, ValueError):  # a name no file can have: NUL bytes, too long
         found = folder = False
     if not found:
+        nested = not path.is_absolute() and len(path.parts) > 1  # maybe joined to a spec file's folder
         raise DataError(
             f"data.source: no file `{spec.source}` and no built-in set of that name"
-            f"{suggest(spec.source, BUILTINS)}; give a csv/xlsx/xls/npz path or one of: {', '.join(BUILTINS)}"
+            f"{suggest(spec.source, BUILTINS)}"
+            f"{' (a relative path in a spec file is read from the spec folder)' if nested else ''}; "
+            f"give a csv/xlsx/xls/npz path or one of: {', '.join(BUILTINS)}"
         )
     if folder:
         raise DataError(f"data.source: `{spec.source}` is a folder; give a csv, xlsx, xls or npz file")
@@ -326,8 +329,8 @@ _DOT_NUMBER = r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$"
 
 
 def _decimal_commas(grid: pd.DataFrame) -> bool:
-    """True when more cells look like 0,5 than like 0.5 (a European export)."""
-    cells = pd.Series(grid.to_numpy().ravel()).dropna().astype(str)
+    """True when more cells look like 0,5 than like 0.5 (a European export); the first 1 000 rows tell."""
+    cells = pd.Series(grid.head(1000).to_numpy().ravel()).dropna().astype(str)
     return cells.str.match(_COMMA_NUMBER).sum() > cells.str.match(_DOT_NUMBER).sum()
 
 

@@ -84,12 +84,13 @@ def write(out: Path, title: str, intro: str, parts: list, plan, extra: dict | No
     rules = RULES.format(splits=len(plan.splits), repeats=plan.repeats, folds=plan.folds, seeds=ev.seeds,
                          rope=ev.rope)
     sections = [Section("What was run", intro + "\n\n" + rules)]
-    tables, results = {}, {"analyses": {}, "verdicts": {}, "timing": {}}
+    tables, results = {}, {"verdicts": {}, "notes": {}, "timing": {}}
     for part in parts:
         name = part.name
         tables[name] = part.table
         results["verdicts"][name] = part.verdict
         results["timing"][name] = part.wall_s
+        results["notes"][name] = part.notes
         figures = [chart(part.table, name)]
         shown = [name]
         text = part.verdict or "No baselines were scored (evaluate.baselines: none)."

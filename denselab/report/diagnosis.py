@@ -253,7 +253,7 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
     if not detectable:
         lines.append(f"No detectable difference between training and validation: {gap_text} includes 0.")
     else:
-        lines.append(f"{gap_text.capitalize()} lies above 0 but is not {material_rule}: a small gap.")
+        lines.append(f"{gap_text[0].upper() + gap_text[1:]} lies above 0 but is not {material_rule}: a small gap.")
     if poor:
         row["rule"] = "underfit"
         lines.append(f"Rule: {poor_rule}, so this is underfitting. {_UNDERFIT_REMEDY}")

@@ -138,23 +138,26 @@ def confusion(y_true: list, y_pred: list, classes: list) -> Figure:
     return fig
 
 
-def _pair_sample(frame: pd.DataFrame, hue: str | None) -> pd.DataFrame:
-    """At most PAIR_SAMPLE_ROWS rows, sampled per class when there are classes."""
-    if len(frame) <= PAIR_SAMPLE_ROWS:
+def _pair_sample(frame: pd.DataFrame, hue: str | None, rows: int = PAIR_SAMPLE_ROWS) -> pd.DataFrame:
+    """At most `rows` rows, sampled per class when there are classes."""
+    if len(frame) <= rows:
         return frame
-    frac = PAIR_SAMPLE_ROWS / len(frame)
+    frac = rows / len(frame)
     if hue is None:
-        return frame.sample(PAIR_SAMPLE_ROWS, random_state=0)
+        return frame.sample(rows, random_state=0)
     parts = [g.sample(max(1, round(len(g) * frac)), random_state=0)
              for _, g in frame.groupby(hue, observed=True, sort=False)]
     return pd.concat(parts)
 
 
-def pairplot(frame: pd.DataFrame, target: str) -> Figure:
+def pairplot(frame: pd.DataFrame, target: str, height: float | None = None,
+             max_rows: int = PAIR_SAMPLE_ROWS) -> Figure:
     """Seaborn pair plot of the numeric features, coloured by class, KDE on the diagonal.
 
-    At most MAX_PAIR_FEATURES features (the first ones) and PAIR_SAMPLE_ROWS rows
-    (sampled per class) are drawn; the title says so. Past CORNER_FEATURES features only
+    At most MAX_PAIR_FEATURES features (the first ones) and `max_rows` rows (sampled per
+    class) are drawn; the title says so. `height`: inches per panel (default: what fits
+    15 inches). The rarest classes are drawn last, so a small class stays visible on top
+    of a large one. Past CORNER_FEATURES features only
     the lower triangle is drawn (the upper one mirrors it). A numeric target with many
     values (regression) is drawn as one more variable instead of a colour.
     """
@@ -174,7 +177,9 @@ def pairplot(frame: pd.DataFrame, target: str) -> Figure:
             gathered = data[target].nunique()  # colours, KDEs and legend of the most frequent only
             kept = set(most_frequent(data[target], MAX_MATRIX_CLASSES - 1))
             data[target] = data[target].where(data[target].isin(kept), "other")
-    sample = _pair_sample(data, hue)
+    sample = _pair_sample(data, hue, max_rows)
+    if hue:  # most frequent class first: rare classes are drawn on top
+        sample = sample.iloc[np.argsort(-sample[hue].map(sample[hue].value_counts()).to_numpy(), kind="stable")]
     variables = features + ([target] if regression else [])
     classes = sorted(sample[hue].unique()) if hue else []
     palette = _palette(len(classes)) if hue else None
@@ -182,7 +187,7 @@ def pairplot(frame: pd.DataFrame, target: str) -> Figure:
     # extra tight_layout passes cost ~3x the time on a 12 x 12 grid
     corner = len(variables) > CORNER_FEATURES
     grid = sns.PairGrid(sample, vars=variables, hue=hue, hue_order=classes or None, palette=palette,
-                        height=min(2.4, 15 / max(len(variables), 1)), corner=corner,
+                        height=height or min(2.4, 15 / max(len(variables), 1)), corner=corner,
                         diag_sharey=False)  # densities of wt% ranges differ 20x: own y scale each
     grid.map_diag(sns.kdeplot, warn_singular=False, **({"common_norm": False} if hue else {}))
     colors = [dict(zip(classes, palette))[v] for v in sample[hue]] if hue else "tab:blue"

@@ -2,15 +2,16 @@
 
 - `space`: searched fields (inline lists and ranges, or a `search:` section of dotted
   paths) and the grid / random / TPE samplers.
-- `runner.search`: ask → group by structure → one engine call per group → tell; the
-  best configuration is refit and scored once on the test rows.
+- `runner.search`: runs `loop` (claim → the study's plan trains the trials, one engine
+  call per structure group → tell) until the study has its trials; the best
+  configuration is refit and scored once on the test rows.
 - `worker.work`: one more process on the same study (`denselab worker`), any machine.
 - `status.status` / `status.render`: where a study stands (`denselab status`).
 - `store`: the results database (Optuna storage, `sqlite:///denselab.db` by default),
   password masking, waiting out outages, the study lock.
 - `recovery`: owners, heartbeats, orphaned trials and the retry budget.
 - `pgserver`: a throwaway PostgreSQL server (the workers' tests and benchmark).
-- `compare`: the Nadeau–Bengio corrected resampled t-test and the comparison table.
+- statistics and the comparison table: `denselab.stats`, `denselab.comparison`.
 
 Example:
     >>> from denselab.search import search                               # doctest: +SKIP
@@ -20,12 +21,12 @@ Example:
 import sys
 import types
 
-from denselab.search.compare import TTest, comparison_table, corrected_ttest
 from denselab.search.runner import SearchResult, search
 from denselab.train.engine import split_hparams
 from denselab.search.space import Param, Space, parse
 from denselab.search.store import DEFAULT_STORAGE, mask_url
 from denselab.search.worker import WorkResult, work
+from denselab.stats import TTest, corrected_ttest
 
 
 
@@ -42,5 +43,5 @@ sys.modules[__name__].__class__ = _CallablePackage
 
 __all__ = [
     "search", "SearchResult", "split_hparams", "parse", "Space", "Param", "corrected_ttest",
-    "comparison_table", "TTest", "mask_url", "DEFAULT_STORAGE", "work", "WorkResult",
+    "TTest", "mask_url", "DEFAULT_STORAGE", "work", "WorkResult",
 ]

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from denselab.errors import DenselabError
-from denselab.search import recovery, runner, store
+from denselab.search import loop, recovery, store
 from denselab.search.space import parse
 
 SHOWN = 8  # running trials and failures listed; the rest are counted
@@ -31,7 +31,7 @@ def status(spec, storage: str | None = None, *, overrides: list[str] | None = No
     import optuna
     from optuna.trial import TrialState
 
-    space = parse(runner._raw(spec, overrides))
+    space = parse(loop.raw_spec(spec, overrides))
     url = str(storage or store.DEFAULT_STORAGE)
     name = space.base.name
     missing = DenselabError(f"status: no study `{name}` in {store.mask_url(url)}; start it with `denselab search`")
@@ -42,18 +42,18 @@ def status(spec, storage: str | None = None, *, overrides: list[str] | None = No
         study = optuna.load_study(study_name=name, storage=store.open_storage(url))
     except KeyError:
         raise missing from None
-    made = study.user_attrs.get(runner.STUDY_ATTR) or {}
+    made = study.user_attrs.get(loop.STUDY_ATTR) or {}
     trials = study.get_trials(deepcopy=False)
     by = {state: [t for t in trials if t.state == state] for state in TrialState}
     failed = by[TrialState.FAIL]
     redone = [t for t in failed if (t.user_attrs.get(recovery.FAILURE_ATTR) or {}).get("requeued")]
     now = time.time()
-    target = study.user_attrs.get(runner.TARGET_ATTR)
+    target = study.user_attrs.get(loop.TARGET_ATTR)
     info = {
         "study": name, "storage": store.mask_url(url), "sampler": space.sampler,
         "metric": made.get("metric"), "direction": study.direction.name.lower(),
         "same_spec": made.get("fingerprint") == space.fingerprint(),
-        "wanted": runner.wanted_trials(space, target if isinstance(target, int) else None, lambda m: None),
+        "wanted": loop.wanted_trials(space, target if isinstance(target, int) else None, lambda m: None),
         "finished": len(by[TrialState.COMPLETE]), "running": len(by[TrialState.RUNNING]),
         "waiting": len(by[TrialState.WAITING]), "failed": len(failed), "retried": len(redone),
         "failed_for_good": len(failed) - len(redone),
@@ -65,7 +65,7 @@ def status(spec, storage: str | None = None, *, overrides: list[str] | None = No
         best = study.best_trial
         cv = best.user_attrs.get("cv") or {}
         info["best"] = {"trial": best.number, "value": best.value, "std": cv.get("std"),
-                        "params": runner._decoded(space, best.params)}
+                        "params": loop.decoded(space, best.params)}
     return info
 
 

@@ -9,9 +9,9 @@ workers on this machine as child processes; they get the spec and the URL on std
 so a password never shows in the process list.
 
 A trial's numbers do not depend on the worker that ran it: its member seeds come from
-the spec's seed, the seed repetition and the fold (`runner.py`), and random/TPE draw
+the spec's seed, the seed repetition and the fold (`plan.py`), and random/TPE draw
 trial n's params from (seed, n) (`space.py`). The loop, the study lock and recovery
-are shared with `search` (`runner.loop`).
+are shared with `search` (`loop.loop`).
 
 Example:
     >>> from denselab.search import work                                           # doctest: +SKIP
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from denselab.errors import DenselabError
-from denselab.search import runner, store
+from denselab.search import loop, store
 from denselab.search.space import parse
 
 @dataclass
@@ -61,18 +61,18 @@ def work(spec, storage: str | None = None, *, trials: int | None = None, overrid
     from optuna.trial import TrialState
 
     log = log or (lambda message: None)
-    raw = runner._raw(spec, overrides)
+    raw = loop.raw_spec(spec, overrides)
     space = parse(raw)
-    fixed = None if trials is None else runner.wanted_trials(space, trials, log)
-    ctx = runner.open_search(space, storage, engine, log)
+    fixed = None if trials is None else loop.wanted_trials(space, trials, log)
+    ctx = loop.open_search(space, storage, engine, log)
 
     def wanted() -> int:
         if fixed is not None:
             return fixed
-        target = ctx.study.user_attrs.get(runner.TARGET_ATTR)
-        return runner.wanted_trials(space, target if isinstance(target, int) else None, lambda message: None)
+        target = ctx.study.user_attrs.get(loop.TARGET_ATTR)
+        return loop.wanted_trials(space, target if isinstance(target, int) else None, lambda message: None)
 
-    stopped = runner.loop(ctx, wanted)
+    stopped = loop.loop(ctx, wanted)
     complete = len(ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     return WorkResult(study=space.base.name, storage=store.mask_url(ctx.url), wanted=wanted(), complete=complete,
                       new_trials=ctx.new, engine_calls=ctx.calls, stopped=stopped)

@@ -1,7 +1,7 @@
 """Uploads, forms and training jobs of `denselab serve` (no training logic of its own).
 
 A *job* turns the page's form into an `Experiment`, prepares the data with
-`denselab.data`, builds members with `evaluate.make_member` and trains them with the
+`denselab.data`, builds members with the comparison core (`Plan.holdout(...).members`) and trains them with the
 fleet, whose `on_chunk` hook gives the live curves and the weights from which the
 map (decision boundary or predicted surface) is computed. Events are appended to
 `job.events`; the app streams them as server-sent events.
@@ -209,8 +209,7 @@ class Plan:
 
     experiment: object
     labels: list
-    seeds: list
-    learning_rates: list | None
+    learning_rates: list | None  # one member per rate (one seed), else one member per seed
     map_features: list
     upload: Upload | None
     vary: str
@@ -258,7 +257,6 @@ def data_from_form(form: dict, session: Session) -> tuple[dict, Upload | None]:
 
 def plan_from_form(form: dict, session: Session) -> Plan:
     """Validate the page's form and build the Experiment (errors: SpecError/DataError one-liners)."""
-    from denselab import seeds as seedlib
     from denselab.spec import Experiment
 
     if not isinstance(form, dict):
@@ -320,15 +318,9 @@ def plan_from_form(form: dict, session: Session) -> Plan:
         "evaluate": {"folds": _num(form, "folds", 5, int, 2, 20)},
     }
     exp = Experiment.from_dict(raw)
-    final = seedlib.derive(seed, "final")
-    if vary == "seed":
-        member_seeds = [final] + [seedlib.derive(seed, "final", i) for i in range(1, n_members)]
-        labels = [f"seed {i + 1}" for i in range(n_members)]
-    else:
-        member_seeds = [final] * n_members
-        labels = [f"lr {v:g}" for v in lrs]
+    labels = [f"seed {i + 1}" for i in range(n_members)] if vary == "seed" else [f"lr {v:g}" for v in lrs]
     map_features = _names(form, "map", list(data["features"])) or list(data["features"])[:2]
-    plan = Plan(exp, labels, member_seeds, lrs, map_features, upload, vary,
+    plan = Plan(exp, labels, lrs, map_features, upload, vary,
                 live=_text(form, "speed", "live", ("live", "fast")) == "live")
     plan.epoch_s = budget(exp, _rows(data, upload), _inputs(data, upload), n_members)
     return plan
@@ -541,18 +533,23 @@ class Job:
         from denselab.data.prepare import load_dataset
         from denselab.models.build import build_model, head_for
         from denselab.train import fleet
-        from denselab.train.evaluate import make_member
+        from denselab.train.plan import Plan as Resamples
 
         plan, exp = self.plan, self.plan.experiment
         t0 = time.perf_counter()
         ds = load_dataset(exp.data, exp.seed)
         head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
-        index = np.arange(len(ds.y_train))
-        members = []
-        for i, seed in enumerate(plan.seeds):
-            hp = {"learning_rate": plan.learning_rates[i]} if plan.learning_rates else None
-            members.append(make_member(exp, ds, head, index, ds.x_test, ds.y_test, seed=seed,
-                                       tag={"member": i}, hparams=hp))
+        # the comparison core's holdout split: every training row trains, the test rows score;
+        # one member per seed, or one per learning rate (all on the first seed)
+        seeds_n = 1 if plan.learning_rates else len(plan.labels)
+        core = Resamples.holdout(exp.replace(evaluate=dataclasses.replace(exp.evaluate, seeds=seeds_n)), ds)
+        if plan.learning_rates:
+            members = [core.members(exp, head, hparams={"learning_rate": lr}, tag={"member": i})[0]
+                       for i, lr in enumerate(plan.learning_rates)]
+        else:
+            members = core.members(exp, head)
+            for i, m in enumerate(members):
+                m.tag["member"] = i
         self.check()
         grid = MapGrid.build(ds, plan.map_features)
         net = build_model(exp.model, head, ds.x_train.shape[1])
@@ -672,7 +669,7 @@ class Job:
             if self.report_path is not None and self.report_path.exists():
                 return self.report_path
             runs = self.plan.experiment.evaluate.folds + 1  # each fold, then the final refit
-            minutes = self.plan.epoch_s / len(self.plan.seeds) * self.plan.experiment.train.epochs * runs / 60
+            minutes = self.plan.epoch_s / len(self.plan.labels) * self.plan.experiment.train.epochs * runs / 60
             if minutes * 60 > MAX_RUN_S:  # it holds the only training slot and cannot be stopped
                 raise DataError(f"report: its cross-validation would take about {minutes:.0f} min here (the "
                                 f"playground allows {MAX_RUN_S / 60:g}); download the spec and run "

@@ -1,0 +1,101 @@
+"""The table every study page opens with: what the source document found, and what we find.
+
+One row per finding of the document: `source` (the claim, with the document's numbers),
+`finding` (what this run measured), `verdict` (`holds`, `does not hold` or `not testable
+here`) and `evidence` (the numbers and the rule that decided). Verdicts are never typed
+in: each comes from a rule over the study's own comparison tables (`denselab.comparison`:
+means, 95 % intervals, the corrected resampled t-test), so a re-run with other numbers
+can turn a verdict around. The rule for a claim "A scores higher than B": it *holds* when
+A's mean is higher and the paired test says the difference is real (p < 0.05, Holm-adjusted
+over the comparisons of its table; one comparison for a pair); it *does not hold* otherwise, and the evidence then
+says "no detectable difference" (or that B is significantly higher).
+
+Owns: the row format (`Finding`, `COLUMNS`), the pairwise rule (`higher`) and the page
+section; each study owns its findings.
+
+Example:
+    >>> f = Finding("A beats B", "A 0.9 vs B 0.8", HOLDS, "p = 0.01")
+    >>> frame([f]).columns.tolist()
+    ['source', 'finding', 'verdict', 'evidence']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from denselab.report.html import Section
+from denselab.stats import ALPHA
+
+HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable here"
+VERDICTS = (HOLDS, FAILS, UNTESTABLE)
+COLUMNS = ("source", "finding", "verdict", "evidence")
+HEADING = "What the document found / what we find"
+RULE = (f"Verdicts are computed from this run's numbers: a claim \"A scores higher than B\" holds when A's mean is "
+        f"higher and the corrected resampled t-test of A against B on their paired splits gives p < {ALPHA}; "
+        "otherwise it does not hold, and the evidence says \"no detectable difference\" or that B is "
+        "significantly higher. Intervals are 95 % t-intervals over the members (splits × seeds).")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row of the findings table (see the module doc)."""
+
+    source: str
+    finding: str
+    verdict: str
+    evidence: str
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"finding verdict: got {self.verdict!r}; expected one of {VERDICTS}")
+
+
+def frame(findings: list[Finding]) -> pd.DataFrame:
+    """The findings as the `findings` table (columns `COLUMNS`)."""
+    return pd.DataFrame([asdict(f) for f in findings], columns=list(COLUMNS))
+
+
+def section(findings: list[Finding], note: str = "") -> Section:
+    """The page's opening section: the table, the rule, and a count of each verdict."""
+    counts = ", ".join(f"{sum(f.verdict == v for f in findings)} {v}" for v in VERDICTS)
+    return Section(HEADING, f"{len(findings)} findings of the source document: {counts}. {RULE}"
+                   + (f" {note}" if note else ""), tables=["findings"])
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def interval(row, percent: bool = True) -> str:
+    """`mean [low, high]` of a comparison-table row, as a percentage or plain."""
+    if percent:
+        return f"{pct(row['mean'])} [{pct(row['ci_low'])}, {pct(row['ci_high'])}]"
+    return f"{row['mean']:.4g} [{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
+
+
+def higher(pair: pd.DataFrame, a: str, b: str, greater: bool = True, percent: bool = True) -> tuple[str, str]:
+    """(verdict, evidence) of the claim "`a` scores better than `b`" from a two-arm comparison table.
+
+    `pair` holds the rows `a` and `b` (names) of a `comparison.table` built on the same splits;
+    its `p_holm` is the paired corrected t-test of the worse arm against the better one.
+    `greater`: whether a higher score is better (False for errors such as MSE).
+    """
+    rows = pair.set_index("name")
+    ra, rb = rows.loc[a], rows.loc[b]
+    p = rb["p_holm"] if math.isfinite(rb.get("p_holm", math.nan)) else ra["p_holm"]
+    better = (ra["mean"] > rb["mean"]) == greater and ra["mean"] != rb["mean"]
+    diff = ra["mean"] - rb["mean"]
+    shown = f"{100 * diff:+.1f} points" if percent else f"{diff:+.4g}"
+    text = f"{a}: {interval(ra, percent)}; {b}: {interval(rb, percent)}; difference {shown}, p = {p:.3g}"
+    if p is None or not math.isfinite(p):
+        return UNTESTABLE, text + " (too few splits to test)"
+    if p < ALPHA:
+        return (HOLDS, text) if better else (FAILS, text + f": {b} is significantly better")
+    return FAILS, text + ": no detectable difference"
+
+
+__all__ = ["Finding", "frame", "section", "higher", "interval", "pct", "HOLDS", "FAILS", "UNTESTABLE",
+           "COLUMNS", "HEADING"]
