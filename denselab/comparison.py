@@ -174,7 +174,10 @@ def verdict(frame: pd.DataFrame) -> str:
     other = b if best["kind"] == "network" else n  # the one tested against the best
     p = f"Holm-adjusted p = {other['p_holm']:.3g}"
     if other["tied_with_best"]:
-        return f"No detectable difference between {pair}: they are tied ({p})."
+        splits = int(b["n"])  # a baseline has one score per split
+        weak = (f" With only {splits} paired splits the test detects only large differences; more folds or "
+                "`evaluate.repeats` make it sharper." if splits < 5 else "")
+        return f"No detectable difference between {pair}: they are tied ({p}).{weak}"
     if best["kind"] == "network":
         return f"The best network beats the best baseline: {pair} ({p})."
     return f"The best network loses to the best baseline: {pair} ({p})."

@@ -481,15 +481,7 @@ def load(path_or_name: str | Path, overrides: list[str] | None = None) -> Experi
         >>> load("iris", ["train.epochs=5"]).train.epochs
         5
     """
-    raw = read_yaml(path_or_name)
-    exp = with_overrides(raw, overrides)
-    source = exp.data.source
-    written = getattr(raw, "written_source", None)
-    if written is not None and source == raw["data"]["source"] and not _exists(Path(source).expanduser()):
-        raise SpecError(f"data.source: no file `{source}`: the spec gives `{written}`, and a relative path in a "
-                        f"spec is read from the spec's folder `{Path(path_or_name).parent}`; write the path from "
-                        "there, or an absolute one")
-    return exp
+    return with_overrides(read_yaml(path_or_name), overrides)
 
 
 def with_overrides(raw: dict, overrides: list[str] | None) -> Experiment:
@@ -548,10 +540,12 @@ def read_yaml(path_or_name: str | Path) -> dict:
     return _from_spec_folder(raw, path)
 
 
-class _Raw(dict):
-    """A spec's raw mapping that remembers `data.source` as written (for `load`'s error)."""
+_WRITTEN: dict = {}  # a data.source joined to its spec's folder → (as written, the folder), for the error
 
-    written_source: str | None = None
+
+def written_source(source: str) -> tuple | None:
+    """(as written, spec folder) when `source` is a spec's relative `data.source` joined to its folder."""
+    return _WRITTEN.get(source)
 
 
 def _from_spec_folder(raw: dict, path: Path) -> dict:
@@ -567,10 +561,9 @@ def _from_spec_folder(raw: dict, path: Path) -> dict:
     looks_like_file = given.suffix != "" or len(given.parts) > 1 or "\\" in source
     if not looks_like_file or given.is_absolute() or source.startswith("~"):
         return raw
-    out = _Raw(raw)
-    out["data"] = {**data, "source": str(path.parent / given)}
-    out.written_source = source
-    return out
+    joined = str(path.parent / given)
+    _WRITTEN[joined] = (source, str(path.parent))
+    return {**raw, "data": {**data, "source": joined}}
 
 
 def example_names() -> list[str]:

@@ -137,3 +137,23 @@ def test_plan_packs_where_it_pays_and_not_where_padding_costs_more():
                   ModelSpec(hidden=(LayerSpec(units=32),), kernel_initializer="orthogonal")):
         units = _fleet_pack.plan(other, [{"units": 3}, {"units": 5}], **small)
         assert len(units) == 2 and not any(u.packed for u in units)
+
+
+def test_call_with_several_programs_reports_chunks_per_member():
+    """A network a pack cannot hold (prelu) gets its own program in the same call
+    (compiled alongside the pack's); live chunks name each member by its position in
+    the call and carry its own network's weights."""
+    train = TrainSpec(epochs=2, batch_size=8)
+    head = head_for("classification", 3, SPEC, train)
+    hparams = [{"units": 4, "activation": "prelu"}, {"units": (3, 5)}, {"units": 6}]
+    members = _members(head, hparams)
+    seen = {}
+    result = fleet.train_members(SPEC, train, head, members,
+                                 on_chunk=lambda index, h, w: seen.update(zip(index, w)))
+    assert (fleet.last_timings()["programs"], fleet.last_timings()["packed"]) == (2, 1)
+    assert sorted(seen) == [0, 1, 2]
+    for i, member in enumerate(members):
+        want = _alone(SPEC, train, head, member)
+        assert [w.shape for w in seen[i]] == [w.shape for w in want.weights]
+        for a, b in zip(result.results[i].weights, want.weights):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -1,6 +1,7 @@
 """The `rocks` and `workshop` studies: quick runs write the contract tables; bad data fails in one line."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import pytest
 from denselab.cli import main
 from denselab.errors import DataError
 from denselab.report.audit import missing_numbers
-from denselab.studies import run_study
+from denselab.studies import findings, run_study
 
 LADDER = {"data", "model", "epochs", "accuracy_mean", "accuracy_std", "p_value_vs_best", "ci95_low", "ci95_high"}
 REGRESSION = {"model", "cv_mse_mean", "cv_mse_std", "test_mse", "train_mse"}
@@ -21,8 +22,12 @@ CNN = {"data", "test_accuracy", "epochs", "seconds"}
 def _saved(out):
     assert (out / "report.html").is_file()
     saved = json.loads((out / "results.json").read_text())
+    html = (out / "report.html").read_text(encoding="utf-8")
     # the page's promise: every number shown is also in results.json
-    assert missing_numbers((out / "report.html").read_text(encoding="utf-8"), saved) == []
+    assert missing_numbers(html, saved) == []
+    # the page opens with the findings, and each verdict is its rule applied to its own numbers
+    assert findings.problems(saved) == []
+    assert re.findall(r"<h2[^>]*>([^<]*)", html)[0] == findings.HEADING
     return saved
 
 
@@ -42,11 +47,28 @@ def test_rocks_quick_writes_the_ladder_for_both_sizes(tmp_path):
     ladder = saved["tables"]["ladder"]
     assert LADDER <= set(ladder[0])
     assert {row["data"] for row in ladder} == {"full", "subset-106"}
+    assert {row["variant"] for row in ladder} == {"as published", "careful"}
     for label in ("full", "subset-106"):
-        rows = [r for r in ladder if r["data"] == label]
-        best = max(rows, key=lambda r: r["accuracy_mean"])
-        assert best["p_value_vs_best"] == 1.0  # the best against itself; never NaN/null
-        assert all(0.0 <= r["p_value_vs_best"] <= 1.0 for r in rows)
+        for variant in ("as published", "careful"):
+            rows = [r for r in ladder if r["data"] == label and r["variant"] == variant]
+            best = max(rows, key=lambda r: r["accuracy_mean"])
+            assert best["p_value_vs_best"] == 1.0  # the best against itself; never NaN/null
+            assert all(0.0 <= r["p_value_vs_best"] <= 1.0 for r in rows)
+    # the climb is judged in all four settings, from the pair's own test; untrained rungs are untestable
+    found = saved["tables"]["findings"]
+    climbs = [f for f in found if f["source"].startswith("The ladder climbs")]
+    assert len(climbs) == 4 and {f["verdict"] for f in climbs} <= {findings.HOLDS, findings.FAILS}
+    numbers = {n["row"]: n for n in saved["tables"]["findings_numbers"]}
+    for i, f in enumerate(found):
+        if f in climbs:
+            n = numbers[i]
+            assert f"{100 * n['mean_a']:.1f} %" in f["evidence"] and f"p = {n['p']:.3g}" in f["evidence"]
+            assert ("no detectable difference" in f["evidence"]) == (n["p"] >= 0.05)
+    assert any(f["verdict"] == findings.UNTESTABLE and "sigmoid" in f["source"] for f in found)  # quick: not run
+    preview = saved["tables"]["data_preview"]
+    assert len(preview) == 5 and "Rock_type" in preview[0] and saved["table_shape"] == [1178, 11]
+    counts = {r["class"]: r["rows in the table"] for r in saved["tables"]["class_counts"]}
+    assert sum(counts.values()) == 1178 and len(counts) == 5
     sizes = {d["data"]: d["rows_train"] for d in saved["data"]}
     assert sizes["subset-106"] == 74  # 106 rows, 30 % held out as in the tutorial
     # paired: every rung of a data set is scored on the same folds
@@ -55,7 +77,7 @@ def test_rocks_quick_writes_the_ladder_for_both_sizes(tmp_path):
     assert per_rung.groupby(level="data").nunique().eq(1).all()
     assert [r["p_value_vs_best"] for r in results["tables"]["ladder"]] == [r["p_value_vs_best"] for r in ladder]
     html = (out / "report.html").read_text()
-    assert "ladder_side_by_side" in html and "Pair plot" in html
+    assert "ladder_side_by_side" in html and "pair plot" in html and "data_preview" in html
 
 
 def test_rocks_runs_on_a_user_csv(tmp_path):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from denselab.data import synthetic
 from denselab.errors import DataError, suggest
-from denselab.spec import DataSpec
+from denselab.spec import DataSpec, written_source
 
 FILES = Path(__file__).parent / "files"
 
@@ -181,12 +181,14 @@ def _read_file(spec: DataSpec) -> pd.DataFrame:
     except (OSError, ValueError):  # a name no file can have: NUL bytes, too long
         found = folder = False
     if not found:
-        nested = not path.is_absolute() and len(path.parts) > 1  # maybe joined to a spec file's folder
+        written = written_source(spec.source)
+        if written:
+            raise DataError(f"data.source: no file `{spec.source}`: the spec gives `{written[0]}`, and a relative "
+                            f"path in a spec is read from the spec's folder `{written[1]}`; write the path from "
+                            "there, or an absolute one")
         raise DataError(
             f"data.source: no file `{spec.source}` and no built-in set of that name"
-            f"{suggest(spec.source, BUILTINS)}"
-            f"{' (a relative path in a spec file is read from the spec folder)' if nested else ''}; "
-            f"give a csv/xlsx/xls/npz path or one of: {', '.join(BUILTINS)}"
+            f"{suggest(spec.source, BUILTINS)}; give a csv/xlsx/xls/npz path or one of: {', '.join(BUILTINS)}"
         )
     if folder:
         raise DataError(f"data.source: `{spec.source}` is a folder; give a csv, xlsx, xls or npz file")

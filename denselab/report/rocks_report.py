@@ -43,7 +43,7 @@ def sections(results: dict, frames: dict, datasets: list, quick: bool) -> list:
     ev = results["evaluate"]
     note = (f"Quick mode: {results['quick_rungs']} rungs, at most {results['quick_epochs']} epochs, "
             f"{results['quick_folds']} folds: the verdicts only show that the rules run." if quick else "")
-    out = [fnd.section(list(_rows(frames["findings"])), note)]
+    out = [fnd.section(frames["findings"], note)]
     out.append(_data_section(results, frames, datasets))
     sizes = "; ".join(f"{d['data']}: {d['rows_train']} rows in the CV ({d['rows_test_unused']} held out, unused)"
                       for d in results["data"])
@@ -74,11 +74,6 @@ def sections(results: dict, frames: dict, datasets: list, quick: bool) -> list:
     out.append(Section("What data size and scaling change", _size_text(frames["ladder_summary"]),
                        tables=["ladder_summary"]))
     return out
-
-
-def _rows(table: pd.DataFrame):
-    for row in table.itertuples(index=False):
-        yield fnd.Finding(row.source, row.finding, row.verdict, row.evidence)
 
 
 def _data_section(results, frames, datasets) -> Section:

@@ -4,7 +4,8 @@ Every evaluated configuration is a plain Optuna trial, so `optuna-dashboard
 denselab.db` reads a search as it reads any study. This module owns the storage URL
 (default `sqlite:///denselab.db` in the current folder: a file, nothing to start;
 any SQLAlchemy URL, e.g. PostgreSQL, for many workers), the masking of its password
-in every message, waiting out a database that went away, and the study lock that
+in every message, waiting out a database that went away, creating a new database from
+processes started at the same moment (`_rdb_storage`), and the study lock that
 makes "how many trials are missing, ask them" one step among many workers.
 Who runs which trial, heartbeats and retries: `recovery.py`.
 
@@ -275,7 +276,8 @@ def study_lock(storage, study_name: str, log=None):
     """Hold the study's lock while counting and asking trials, so workers never overshoot.
 
     PostgreSQL: a session advisory lock (released by the server if the holder dies).
-    SQLite: an exclusive `flock` (one machine). Other databases:
+    SQLite: an exclusive `flock` (one machine), polled so that a wait is said after
+    LOCK_NOTICE_S and given up after LOCK_WAIT_S, as on PostgreSQL. Other databases:
     no lock (a few trials more than asked can then be finished).
     """
     engine = getattr(getattr(storage, "_backend", None), "engine", None)

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -47,6 +47,7 @@ class Finding:
     finding: str
     verdict: str
     evidence: str
+    numbers: dict = field(default_factory=dict)  # what the rule read (table `findings_numbers`)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -55,13 +56,18 @@ class Finding:
 
 def frame(findings: list[Finding]) -> pd.DataFrame:
     """The findings as the `findings` table (columns `COLUMNS`)."""
-    return pd.DataFrame([asdict(f) for f in findings], columns=list(COLUMNS))
+    return pd.DataFrame([{k: getattr(f, k) for k in COLUMNS} for f in findings], columns=list(COLUMNS))
 
 
-def section(findings: list[Finding], note: str = "") -> Section:
-    """The page's opening section: the table, the rule, and a count of each verdict."""
-    counts = ", ".join(f"{sum(f.verdict == v for f in findings)} {v}" for v in VERDICTS)
-    return Section(HEADING, f"{len(findings)} findings of the source document: {counts}. {RULE}"
+def numbers(findings: list[Finding]) -> pd.DataFrame:
+    """What each verdict's rule read (row `row` of the findings table), so a test can re-apply the rule."""
+    return pd.DataFrame([{"row": i, "verdict": f.verdict, **f.numbers} for i, f in enumerate(findings)])
+
+
+def section(table: pd.DataFrame, note: str = "") -> Section:
+    """The page's opening section: the findings table (`frame`), the rule, a count of each verdict."""
+    counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in VERDICTS)
+    return Section(HEADING, f"{len(table)} findings of the source document: {counts}. {RULE}"
                    + (f" {note}" if note else ""), tables=["findings"])
 
 
@@ -76,8 +82,8 @@ def interval(row, percent: bool = True) -> str:
     return f"{row['mean']:.4g} [{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
 
 
-def higher(pair: pd.DataFrame, a: str, b: str, greater: bool = True, percent: bool = True) -> tuple[str, str]:
-    """(verdict, evidence) of the claim "`a` scores better than `b`" from a two-arm comparison table.
+def higher(pair: pd.DataFrame, a: str, b: str, greater: bool = True, percent: bool = True) -> tuple:
+    """(verdict, evidence, numbers) of the claim "`a` scores better than `b`" from a two-arm comparison table.
 
     `pair` holds the rows `a` and `b` (names) of a `comparison.table` built on the same splits;
     its `p_holm` is the paired corrected t-test of the worse arm against the better one.
@@ -90,12 +96,56 @@ def higher(pair: pd.DataFrame, a: str, b: str, greater: bool = True, percent: bo
     diff = ra["mean"] - rb["mean"]
     shown = f"{100 * diff:+.1f} points" if percent else f"{diff:+.4g}"
     text = f"{a}: {interval(ra, percent)}; {b}: {interval(rb, percent)}; difference {shown}, p = {p:.3g}"
+    got = {"rule": "higher", "a": a, "b": b, "mean_a": ra["mean"], "mean_b": rb["mean"], "p": p,
+           "greater_is_better": greater}
     if p is None or not math.isfinite(p):
-        return UNTESTABLE, text + " (too few splits to test)"
+        return UNTESTABLE, text + " (too few splits to test)", got
     if p < ALPHA:
-        return (HOLDS, text) if better else (FAILS, text + f": {b} is significantly better")
-    return FAILS, text + ": no detectable difference"
+        return (HOLDS, text, got) if better else (FAILS, text + f": {b} is significantly better", got)
+    return FAILS, text + ": no detectable difference", got
 
 
-__all__ = ["Finding", "frame", "section", "higher", "interval", "pct", "HOLDS", "FAILS", "UNTESTABLE",
+def higher_holds(row: dict) -> str:
+    """The verdict `higher` gives for its `numbers` (what the study tests re-apply)."""
+    if row["p"] is None or not math.isfinite(row["p"]):
+        return UNTESTABLE
+    better = (row["mean_a"] > row["mean_b"]) == row["greater_is_better"] and row["mean_a"] != row["mean_b"]
+    return HOLDS if row["p"] < ALPHA and better else FAILS
+
+
+def problems(results: dict) -> list[str]:
+    """What is wrong with a results.json's findings (empty when nothing): missing columns or rows,
+    unknown verdicts, or a verdict its own numbers (`findings_numbers`) do not give under its rule.
+    Every study's test asserts this is empty, as it does for `report.audit.missing_numbers`."""
+    tables = results.get("tables", {})
+    rows, checks = tables.get("findings") or [], tables.get("findings_numbers") or []
+    out = [] if rows else ["tables.findings: missing or empty"]
+    for i, row in enumerate(rows):
+        if set(COLUMNS) - set(row):
+            out.append(f"findings[{i}]: missing {sorted(set(COLUMNS) - set(row))}")
+        elif row["verdict"] not in VERDICTS or not row["evidence"]:
+            out.append(f"findings[{i}]: verdict {row['verdict']!r}, evidence {row['evidence']!r}")
+    for check in checks:
+        i, rule = check["row"], check.get("rule")
+        if i >= len(rows) or rows[i]["verdict"] != check["verdict"]:
+            out.append(f"findings_numbers row {i}: not the verdict of findings[{i}]")
+            continue
+        expected = _RULES[rule](check) if rule in _RULES else None
+        if rule is not None and expected is None:
+            out.append(f"findings_numbers row {i}: unknown rule {rule!r}")
+        elif expected is not None and expected != check["verdict"]:
+            out.append(f"findings[{i}]: verdict {check['verdict']!r}, but rule {rule!r} on its numbers gives "
+                       f"{expected!r}")
+    return out
+
+
+def inside_holds(row: dict) -> str:
+    """Rule `inside`: a published value lies within our 95 % interval."""
+    return HOLDS if row["ci_low"] <= row["value"] <= row["ci_high"] else FAILS
+
+
+_RULES = {"higher": lambda r: higher_holds(r), "inside": lambda r: inside_holds(r)}
+
+
+__all__ = ["Finding", "frame", "numbers", "section", "higher", "higher_holds", "inside_holds", "problems", "interval", "pct", "HOLDS", "FAILS", "UNTESTABLE",
            "COLUMNS", "HEADING"]

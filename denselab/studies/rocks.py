@@ -137,7 +137,8 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
         found += _findings(label, plan, results, rungs, subset=label != "full")
     ladder = pd.concat(ladders, ignore_index=True)
     table_frame, _ = read_table(base.data, frame)
-    frames = {"findings": fnd.frame(_ordered(found)), "ladder": ladder,
+    found = _ordered(found)
+    frames = {"findings": fnd.frame(found), "findings_numbers": fnd.numbers(found), "ladder": ladder,
               "ladder_side_by_side": rocks_report.side_by_side(ladder, SUBSET_ROWS),
               "ladder_folds": pd.DataFrame(folds), "comparison": pd.concat(comps, ignore_index=True),
               "ladder_summary": _summary(ladder, base.evaluate.folds),
@@ -235,8 +236,8 @@ def _findings(label, plan, results, rungs, subset: bool) -> list:
                                           f"this run did not train `{a if a not in names else b}` (quick run)")))
             return
         ra, rb = results[arm_name(a, variant)], results[arm_name(b, variant)]
-        verdict, evidence = fnd.higher(comparison.table(plan, [ra, rb]), ra.name, rb.name)
-        out.append((kind, fnd.Finding(source, f"{where}, {variant}: {a} vs {b}", verdict, evidence)))
+        verdict, evidence, got = fnd.higher(comparison.table(plan, [ra, rb]), ra.name, rb.name)
+        out.append((kind, fnd.Finding(source, f"{where}, {variant}: {a} vs {b}", verdict, evidence, got)))
 
     first = rungs[0]
     for variant, _, _ in VARIANTS:
@@ -256,7 +257,9 @@ def _findings(label, plan, results, rungs, subset: bool) -> list:
                                    f"{where}, as published: {top}",
                                    fnd.HOLDS if inside else fnd.FAILS,
                                    f"ours {fnd.interval(row)}: the tutorial's {fnd.pct(rung.tutorial_mean)} is "
-                                   f"{'inside' if inside else 'outside'} the 95 % interval")))
+                                   f"{'inside' if inside else 'outside'} the 95 % interval",
+                                   {"rule": "inside", "value": rung.tutorial_mean, "ci_low": row["ci_low"],
+                                    "ci_high": row["ci_high"]})))
     return out
 
 

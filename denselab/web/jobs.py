@@ -26,6 +26,7 @@ import time
 import traceback
 import uuid
 import zipfile
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -378,15 +379,9 @@ def spec_yaml(plan: Plan) -> str:
     exp = plan.experiment
     header = "# denselab run this-file.yaml  (written by denselab serve)\n"
     if plan.upload is not None:
-        exp = exp.replace(data=_replace(exp.data, source=plan.upload.name))
+        exp = exp.replace(data=dataclasses.replace(exp.data, source=plan.upload.name))
         header += f"# put `{plan.upload.name}` next to where you run it, or write its full path in data.source\n"
     return header + exp.to_yaml()
-
-
-def _replace(obj, **changes):
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
 
 
 def preview(form: dict, session: Session) -> dict:
