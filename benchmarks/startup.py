@@ -5,7 +5,7 @@ types it), `repeats` times; the median wall time is printed, with the time of a 
 `python -c pass` measured the same way (the floor no command can beat) and of
 `python -c "import keras"` (what every command cost before it stopped importing JAX
 and Keras up front). One `python -X importtime` run per command also says which of
-JAX, Keras, matplotlib and pandas it imported. The target is ≤ 0.5 s per command.
+JAX, Keras, matplotlib, scikit-learn and pandas it imported. The target is ≤ 0.5 s per command.
 
 Ends with `name: number` lines: `<command>_s` per command, `python_s`, `keras_import_s`,
 and `<command>_vs_keras` (how many times faster than importing Keras). `--quick`: 3
@@ -36,7 +36,7 @@ COMMANDS = {
     "missing_spec": ["run", "no-such-spec.yaml"],
     "spec_error": ["run", "iris", "--set", "model.hidden[0].activation=rellu"],
 }
-WATCHED = ("jax", "keras", "matplotlib", "pandas")
+WATCHED = ("jax", "keras", "matplotlib", "sklearn", "pandas")
 
 
 def wall(argv: list[str], repeats: int) -> float:

@@ -15,7 +15,7 @@ the documents they come from:
 | samples | 10 %–100 % of each fold's training rows | 2-D study's Fig. 3 |
 | noise | gaussian copies: share × σ (σ in each feature's std) | 2-D study's Table I |
 | activations, losses | the lecture's tables | lecture |
-| overview | architectures, training, regularization, then the recommendation | all |
+| overview | architectures, training (optimizer × learning rate), regularization, then the recommendation | all |
 
 Owns the arms of each analysis (`ANALYSES`) and the overview's recommendation rule:
 the simplest network (fewest parameters) not significantly worse than the best
@@ -82,14 +82,15 @@ def architectures(base: Experiment, quick: bool) -> list[Arm]:
             for a in acts for d in depths for u in widths]
 
 
-def training(base: Experiment, quick: bool) -> list[Arm]:
+def training(base: Experiment, quick: bool, schedule: bool = True) -> list[Arm]:
+    """optimizer × learning rate; with `schedule`, also a smaller/larger batch and fewer/more epochs."""
     optimizers, rates = (("sgd", "adam"), (0.001, 0.01)) if quick else (("sgd", "adam", "rmsprop"),
                                                                           (0.001, 0.01, 0.1))
     arms = [_arm(base, f"{o} lr={lr:g}", {"optimizer": o, "learning_rate": lr, "batch_size": base.train.batch_size,
                                           "epochs": base.train.epochs},
                  {"train.optimizer": o, "train.learning_rate": lr, "train.momentum": 0.0, "train.nesterov": False})
             for o in optimizers for lr in rates]
-    if not quick:
+    if schedule and not quick:
         e, b = base.train.epochs, base.train.batch_size
         for size in sorted({max(1, b // 4), b * 4} - {b}):
             arms.append(_arm(base, f"batch {size}", {"optimizer": base.train.optimizer, "learning_rate":
@@ -160,10 +161,13 @@ ANALYSES = {"architectures": architectures, "training": training, "regularizatio
 
 
 def arms_of(name: str, base: Experiment, quick: bool = False, task: str = "classification",
-            n_classes: int = 3) -> list[Arm]:
-    """The arms of analysis `name` on `base` (quick: a smaller set)."""
+            n_classes: int = 3, overview: bool = False) -> list[Arm]:
+    """The arms of analysis `name` on `base` (quick: a smaller set; overview: its budget, where
+    `training` leaves out the batch-size and epoch arms, the slowest to train)."""
     if name == "losses":
         return losses(base, quick, task, n_classes)
+    if name == "training":
+        return training(base, quick, schedule=not overview)
     if name not in ANALYSES:
         raise SpecError(f"analysis: unknown `{name}`{suggest(name, ANALYSIS_NAMES)}; analyses: "
                         f"{', '.join(ANALYSIS_NAMES)}")
@@ -183,11 +187,11 @@ class AnalysisResult:
 
 
 def analyse(name: str, plan: Plan, base: Experiment, *, quick: bool = False, baselines=None, engine=None,
-            progress=None) -> AnalysisResult:
+            progress=None, overview: bool = False) -> AnalysisResult:
     """Train the arms of `name` on `plan` and compare them with the baselines (scored once per plan)."""
     started = time.perf_counter()
     ds = plan.dataset
-    arms = arms_of(name, base, quick, ds.task, ds.n_targets)
+    arms = arms_of(name, base, quick, ds.task, ds.n_targets, overview)
     results = plan.run(arms, engine=engine, progress=progress)
     frame = comparison.table(plan, results, baselines)
     notes = sorted({n for r in results for n in r.notes})
@@ -250,7 +254,7 @@ def study(name: str, out=None, *, spec=None, data=None, target=None, overrides=N
     baselines = comparison.score_baselines(plan)
     names = OVERVIEW_PARTS if name == "overview" else (name,)
     parts = [analyse(n, plan, base, quick=quick, baselines=baselines, engine=engine,
-                     progress=phase(progress, n)) for n in names]
+                     progress=phase(progress, n), overview=name == "overview") for n in names]
     extra = _overview(plan, base, parts, engine, phase(progress, "refit")) if name == "overview" else None
     intro = (f"Analysis `{name}` of `{ds.target}` ({ds.task}) from {len(ds.feature_names)} feature(s): "
              f"{len(ds.y_train)} training rows (cross-validated), {len(ds.y_test)} held-out test rows. "

@@ -357,22 +357,25 @@ def _interruptible(call):
     import os
     import threading
 
-    box = {}
+    box, done = {}, threading.Event()
 
     def target():
         try:
             box["value"] = call()
         except BaseException as exc:  # handed to the main thread, which reports it as usual
             box["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=target, name="denselab-main", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        # an Event, not worker.join: a join cut by Ctrl-C marks a live thread stopped (CPython 3.11)
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(KeyboardInterrupt))
-        worker.join(1.0)
+        done.wait(1.0)
         if sys.stderr.isatty():
             sys.stderr.write("\x1b[?25h\n")  # a bar cut short leaves the cursor hidden
         print("denselab: interrupted", file=sys.stderr, flush=True)

@@ -91,11 +91,13 @@ class DataSpec:
     """Where the rows come from and how they become arrays.
 
     Args:
-        source: a csv/xlsx/xls/npz path or a built-in name (`denselab datasets`).
+        source: a csv/xlsx/xls/npz path (in a spec file: from the spec's folder) or a
+            built-in name (`denselab datasets`).
         target: the column to predict (name, or index for header-less files).
         features: columns to use (default: all but target and `drop`).
         drop: columns to ignore, e.g. an id column.
-        categorical: numeric columns to one-hot encode as categories.
+        categorical: columns to one-hot encode as categories: numeric ones, and text columns
+            of more than 20 values (refused otherwise, as free text or a mistyped number column).
         missing: `error` (default), `drop` rows, or fill with the training `mean`.
         scaling: `standard` (default), `minmax` or `none`; fitted on training rows only.
         test_size: fraction held out as the test set, never seen by CV (default 0.2).
@@ -549,9 +551,12 @@ def written_source(source: str) -> tuple | None:
 
 
 def _from_spec_folder(raw: dict, path: Path) -> dict:
-    """`data.source` as a path relative to the spec file, as `include`s and Makefiles read paths.
+    """`data.source` read from the spec file's folder (as Docker Compose reads a compose file's
+    paths), so a spec and its data can move together and run from any folder.
 
     A built-in name (no folder, no suffix) stays as it is; so does an absolute path or `~/…`.
+    A `--set data.source=…` is applied afterwards and, like any command-line path, is read from
+    the current folder.
     """
     data = raw.get("data")
     source = data.get("source") if isinstance(data, dict) else None

@@ -161,6 +161,8 @@ def summarize(exp: Experiment, ds: Dataset, cv: CVResult, final: Holdout, model:
     honest = score_run(exp, ds, cv, final)  # every metric, baselines on the same folds, verdict, notes
     results["cv"]["metrics"] = honest.pop("cv_metrics")
     results["test"]["metrics"] = honest.pop("test_metrics")
+    for name, scored in results["test"]["metrics"].items():  # `test.<primary metric>` for every reader
+        results["test"].setdefault(name, scored["value"])
     results.update(honest)
     return results
 

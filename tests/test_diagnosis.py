@@ -37,6 +37,12 @@ def test_failed_members_get_learning_rate_advice_never_a_higher_rate():
     assert "Lower the learning rate (it is 100" in text and "higher learning rate" not in text
     assert diagnosis.health_text(diagnosis.health([{"loss": [1.0, 0.5]}], [0.9], [0.3], True), 0.001,
                                  "accuracy") == ""
+    # at chance with a loss still falling (an unscaled regression target, too few epochs): more epochs,
+    # not a lower rate
+    slow = diagnosis.health([{"loss": [9e4, 5e4]}] * 2, [103.0, 101.0], [78.0, 78.0], greater_is_better=False)
+    assert (slow["at_chance"], slow["still_learning"]) == (2, 2)
+    text = diagnosis.health_text(slow, learning_rate=0.001, metric="rmse")
+    assert "train longer" in text and "Lower the learning rate" not in text and "higher learning rate" not in text
 
 
 def test_interval_verdict_states_rule_and_numbers():
@@ -68,7 +74,7 @@ def test_overfit_needs_a_detectable_and_material_gap():
     text, row = diagnosis.interval_verdict("mse", [0.05, 0.06, 0.04], [0.30, 0.28, 0.33], chance=1.0)
     assert row["rule"] == "overfit"
     text, row = diagnosis.interval_verdict("mse", [0.95, 0.97, 0.99], [0.97, 0.99, 1.0], chance=1.0)
-    assert row["rule"] == "near_chance" and "lower the learning rate" in text
+    assert row["rule"] == "near_chance" and "a lower learning rate" in text and "higher learning rate" not in text
 
 
 def test_too_few_members_give_no_verdict():
@@ -78,3 +84,13 @@ def test_too_few_members_give_no_verdict():
 
 def test_docstring_examples():
     assert doctest.testmod(diagnosis).failed == 0
+
+
+def test_a_poor_fit_level_with_the_best_baseline_is_not_called_underfitting():
+    # the diabetes case: training mse well above 0.2 × variance, but the network ties with ridge
+    train, val = [2050.0, 1990.0, 2100.0, 2010.0], [3000.0, 2900.0, 3100.0, 3050.0]
+    text, row = diagnosis.interval_verdict("mse", train, val, chance=6130.0)
+    assert row["rule"] == "underfit" and "more units" in text
+    text, row = diagnosis.interval_verdict("mse", train, val, chance=6130.0, level_with="ridge")
+    assert row["rule"] == "data_limited" and "ridge" in text and "more capacity is unlikely to help" in text
+    assert "more units" not in text

@@ -106,10 +106,11 @@ def test_split_turns_depth_width_and_activation_into_member_data():
             [(l.units, l.activation, l.dropout) for l in model.hidden]
         assert {"units", "dropout"} <= set(hp)
     assert len(structures) == 1
-    # not a plain MLP: the layers stay structure
-    exp = Experiment(data=DataSpec(source="iris"),
-                     model=ModelSpec(hidden=(LayerSpec(units=8), LayerSpec(type="batchnorm"))))
-    assert not {"depth", "units", "activation"} & set(split_hparams(exp)[1])
+    # not a plain MLP (or no hidden layer at all): the layers stay structure
+    for model in (ModelSpec(depth=0, layer=LayerSpec(units=5)),
+                  ModelSpec(hidden=(LayerSpec(units=8), LayerSpec(type="batchnorm")))):
+        exp = Experiment(data=DataSpec(source="iris"), model=model)
+        assert not {"depth", "units", "activation"} & set(split_hparams(exp)[1])
     with pytest.raises(ValueError, match="plain Dense MLP"):
         apply_hparams(exp.model, exp.train, {"units": 3})
 

@@ -195,3 +195,19 @@ def test_unscaled_inputs_warn_once_naming_the_columns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnscaledInputWarning)  # scaled: silent
         make_pipeline(StandardScaler(), denselab.Classifier(epochs=2, batch_size=64)).fit(X, y)
+
+
+def test_search_result_repr_html_tables_and_figures(tmp_path):
+    from denselab.search import search
+
+    r = search("iris-search", 2, storage=f"sqlite:///{tmp_path / 's.db'}", report=False,
+               overrides=["train.epochs=2", "evaluate.folds=2", "search.sampler=random"])
+    text = repr(r)
+    assert len(text) < 400 and "\n" not in text
+    assert text.startswith("<SearchResult denselab search · iris-search · best trial ") and "2 of 2 trials" in text
+    assert {"best", "comparison", "trials"} <= set(r.tables())
+    assert len(r.table("trials")) == 2 and r.table("best")["trial"].tolist() == [r.best["trial"]]
+    assert isinstance(r.figure("optimisation_history"), Figure)
+    html = r._repr_html_()
+    assert "denselab search · iris-search" in html and f"CV accuracy {r.best['cv']['mean']:.4f}" in html
+    assert "<h4>comparison</h4>" in html and "<h4>best</h4>" in html and "data:image/png;base64," in html

@@ -104,7 +104,7 @@ def test_tables():
 def test_diagnose_wording():
     under = diagnose("classification", "accuracy", 0.36, 0.35, baseline=0.34)
     # at chance even on its training rows: a training problem, never "a higher learning rate"
-    assert "underfitting" in under and "lower the learning rate" in under and "higher learning rate" not in under
+    assert "underfitting" in under and "a lower learning rate" in under and "higher learning rate" not in under
     assert "more units" in diagnose("classification", "accuracy", 0.80, 0.79, baseline=0.34)
     over = diagnose("classification", "accuracy", 1.0, 0.72, baseline=0.34)
     assert "overfitting" in over and "dropout" in over and "0.72" in over

@@ -87,3 +87,15 @@ def test_edge_data_notes():
                        DataSpec(source="t", task="regression"), seed=0)
     assert any("is constant (4)" in n for n in edge_notes(const, _splits(const, 3, False), 3))
     assert edge_notes(ds2, _splits(ds2, 2), 2) == []
+
+
+def test_no_baselines_and_another_primary_metric(tmp_path):
+    out = tmp_path / "iris"
+    denselab.run("iris", out=out, overrides=TINY + ["evaluate.baselines=none", "evaluate.metric=balanced_accuracy"])
+    results, html = _read(out)
+    assert results["primary_metric"] == results["cv"]["metric"] == "balanced_accuracy"
+    assert [row["kind"] for row in results["comparison"]] == ["network"] and results["verdict"] == ""
+    assert "No baselines were scored" in html
+    assert results["test"]["balanced_accuracy"] == results["test"]["metrics"]["balanced_accuracy"]["value"]
+    assert results["health"]["n"] == 3  # the chance level is still the majority class, fitted per fold
+    assert missing_numbers(html, results) == []

@@ -311,7 +311,7 @@ def test_depth_units_and_layer_lists_are_searchable_and_match_their_specs(tmp_pa
     alone = cross_validate(space.experiment(trial.params))
     np.testing.assert_allclose(trial.user_attrs["cv"]["scores"], alone.scores, atol=1e-6)
     nets = [row for row in r.results["tables"]["comparison"] if row["kind"] == "network"]
-    assert all(row["n_params"] > 0 for row in nets) and {"depth", "units", "activation"} <= set(nets[0])
+    assert all(row["n_params"] > 0 for row in nets) and {"model.depth", "model.units"} <= set(nets[0])
     # a choice among explicit layer lists
     choice = parse({"data": {"source": "iris"}, "model": {"hidden": [[{"units": 8}], [{"units": 4}, {"units": 4}]]}})
     assert choice.params[0].path == "model.hidden" and choice.params[0].kind == "categorical"

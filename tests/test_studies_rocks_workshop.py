@@ -13,9 +13,9 @@ from denselab.report.audit import missing_numbers
 from denselab.studies import findings, run_study
 
 LADDER = {"data", "model", "epochs", "accuracy_mean", "accuracy_std", "p_value_vs_best", "ci95_low", "ci95_high"}
-REGRESSION = {"model", "cv_mse_mean", "cv_mse_std", "test_mse", "train_mse"}
-IRIS = {"variant", "train_accuracy", "cv_accuracy_mean", "cv_accuracy_std", "test_accuracy",
-        "prediction_1", "prediction_2"}
+REGRESSION = {"net", "cv_mse_mean", "cv_mse_ci_low", "cv_mse_ci_high", "test_mse", "train_mse_last", "diagnosis"}
+IRIS = {"net", "train_accuracy_last", "cv_accuracy_mean", "cv_accuracy_std", "test_accuracy", "gap",
+        "cv_cross_entropy", "diagnosis"}
 CNN = {"data", "test_accuracy", "epochs", "seconds"}
 
 
@@ -112,17 +112,44 @@ def test_rocks_bad_data_is_one_line_data_error(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
 
 
-def test_workshop_quick_writes_its_tables(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))  # MNIST absent: the report says how to get it
+def test_workshop_quick_uses_its_own_split_and_judges_its_findings(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))  # MNIST absent: digits, and the page says so
     out = tmp_path / "workshop"
     run_study("workshop", out, quick=True)
-    tables = _saved(out)["tables"]
+    saved = _saved(out)
+    tables = saved["tables"]
+    # the workshop's own files: 110/40 and 120/30, not a re-split
+    assert saved["own_split"] == {"regression": {"train": 110, "test": 40}, "iris": {"train": 120, "test": 30}}
     assert REGRESSION <= set(tables["regression"][0]) and len(tables["regression"]) == 2
-    assert IRIS <= set(tables["iris"][0]) and len(tables["iris"]) == 4
-    assert {r["prediction_1"] for r in tables["iris"]} <= {0, 1, 2}
+    assert IRIS <= set(tables["iris"][0]) and [r["net"] for r in tables["iris"]] == [
+        "as given (1000-500-70)", "dropout 0.4", "L1 0.01", "L2 0.01", "early stopping (patience 10)"]
+    for row in tables["iris"]:  # every remedy has its interval, its gap and its penalty-free held-out loss
+        assert row["cv_accuracy_ci_low"] <= row["cv_accuracy_mean"] <= row["cv_accuracy_ci_high"]
+        assert row["gap_ci_low"] <= row["gap"] <= row["gap_ci_high"] and row["cv_cross_entropy"] > 0
+    flowers = tables["iris_flowers"]
+    assert len(flowers) == 5
+    for row in flowers:  # both flowers predicted, with probabilities that sum to 1
+        for i in (1, 2):
+            probs = [row[f"flower {i}: p(class {c})"] for c in (0, 1, 2)]
+            assert abs(sum(probs) - 1) < 1e-4 and row[f"flower {i}: class"] == int(np.argmax(probs))
+    verdicts = [f for f in tables["findings"] if f["source"].startswith("The two new flowers")]
+    assert [f["verdict"] == findings.HOLDS for f in verdicts] == [
+        [r["flower 1: class"], r["flower 2: class"]] == [1, 2] for r in flowers]
     assert CNN <= set(tables["cnn"][0]) and [r["data"] for r in tables["cnn"]] == ["digits (8×8)"]
+    assert tables["findings"][-1]["verdict"] == findings.UNTESTABLE  # MNIST absent
     html = (out / "report.html").read_text()
-    assert html.count("Diagnosis:") == 6  # 2 regression nets + 4 iris variants
+    assert html.count("Diagnosis of ") == 7  # 2 regression nets + 5 iris nets
     assert "mnist.load_data()" in html
     with pytest.raises(DataError, match="workshop"):
         run_study("workshop", tmp_path / "x", data="file.csv", target="y")
+
+
+def test_workshop_split_is_the_workshops_files():
+    from denselab.spec import load
+    from denselab.studies.workshop import own_split
+
+    ds = own_split(load("workshop-iris-overfit"))
+    first_test = pd.read_csv("denselab/data/files/greght-workshop/iris_test.csv", header=None).iloc[0]
+    assert len(ds.y_train) == 120 and len(ds.y_test) == 30
+    np.testing.assert_allclose(ds.x_test[0], first_test.iloc[:4].to_numpy(dtype=float), rtol=1e-6)
+    assert ds.classes[ds.y_test[0]] == int(first_test.iloc[4])

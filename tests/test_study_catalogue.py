@@ -2,6 +2,7 @@
 every catalogue loss trains through the fleet; the activation derivatives match the lecture."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from denselab.errors import DataError
 from denselab.report.audit import missing_numbers
 from denselab.models.build import head_for
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
-from denselab.studies import catalogue, run_study
+from denselab.studies import catalogue, findings, run_study
 from denselab.train.evaluate import cross_validate
 
 CONTRACT = {
@@ -52,6 +53,22 @@ def test_quick_study_writes_report_and_contract_tables(quick):
 def test_every_number_on_the_page_is_in_results_json(quick):
     _, saved, out = quick
     assert missing_numbers((out / "report.html").read_text(encoding="utf-8"), saved) == []
+
+
+def test_the_page_opens_with_the_lectures_findings_from_the_members_scores(quick):
+    _, saved, out = quick
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert re.findall(r"<h2[^>]*>([^<]*)", html)[0] == findings.HEADING
+    assert findings.problems(saved) == []
+    found, numbers = saved["tables"]["findings"], saved["tables"]["findings_numbers"]
+    assert len(found) == len(catalogue.QUICK["datasets"])  # relu vs identity on each data set
+    means = {(r["dataset"], r["activation"]): r["accuracy_mean"] for r in saved["tables"]["activations"]}
+    for f, n in zip(found, numbers):
+        label = f["finding"].split(":")[0]
+        assert n["mean_a"] == pytest.approx(means[(label, "relu")])
+        assert n["mean_b"] == pytest.approx(means[(label, "identity")])
+    # optimizers: members that trained but learned nothing are counted, not hidden as "0 diverged"
+    assert all("collapsed_members" in r for r in saved["tables"]["optimizers"])
 
 
 def test_study_refuses_user_data(tmp_path):

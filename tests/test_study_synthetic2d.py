@@ -3,6 +3,7 @@ results.json); zeros ≈ chance;
 dropout as a fleet member trains exactly as one fleet per dropout rate."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from denselab.cli import main
 from denselab.data.prepare import load_dataset
 from denselab.errors import DataError
 from denselab.report.audit import missing_numbers
-from denselab.studies import run_study
+from denselab.studies import findings, run_study
 from denselab.studies import synthetic2d as s2d
 
 CONTRACT = {
@@ -56,6 +57,23 @@ def test_zeros_initializer_is_near_chance(quick):
 def test_every_number_on_the_page_is_in_results_json(quick):
     saved, out = quick
     assert missing_numbers((out / "report.html").read_text(encoding="utf-8"), saved) == []
+
+
+def test_the_page_opens_with_findings_judged_by_their_own_numbers(quick):
+    saved, out = quick
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert re.findall(r"<h2[^>]*>([^<]*)", html)[0] == findings.HEADING
+    assert findings.problems(saved) == []
+    found = saved["tables"]["findings"]
+    numbers = {n["row"]: n for n in saved["tables"]["findings_numbers"]}
+    inits = {(r["function"], r["initializer"]): r["accuracy_mean"] for r in saved["tables"]["initializers"]}
+    rows = [(i, f) for i, f in enumerate(found) if f["finding"].endswith("random_normal vs zeros")]
+    assert len(rows) == len(s2d.QUICK["functions"])
+    for i, f in rows:  # the pair's means are the initializer table's
+        function = f["finding"].split(":")[0]
+        assert numbers[i]["mean_a"] == pytest.approx(inits[(function, "random_normal")])
+        assert numbers[i]["mean_b"] == pytest.approx(inits[(function, "zeros")])
+    assert saved["aug_n"] == s2d.QUICK["n"] and {r["n"] for r in saved["tables"]["augmentation"]} == {saved["aug_n"]}
 
 
 def test_initializer_table_states_its_training_and_chance(quick):

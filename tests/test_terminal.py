@@ -177,3 +177,34 @@ def test_ctrl_c_mid_chunk_stops_within_a_second_and_writes_nothing(tmp_path):
     assert p.returncode == 130 and "denselab: interrupted" in err and "Traceback" not in err, err[-2000:]
     assert waited < 2.5, f"Ctrl-C took {waited:.1f} s"
     assert not out.exists() and list(tmp_path.iterdir()) == []  # no report, no partial folder
+
+
+def test_ctrl_c_while_the_report_is_written_leaves_no_partial_folder(tmp_path):
+    """The other half of "nothing half-written": Ctrl-C in the report phase (Python code, so the
+    worker thread sees the interrupt at once) removes the temporary folder, as any error does."""
+    script = f"""
+import sys
+from matplotlib.figure import Figure
+from denselab.cli import _interruptible
+from denselab.report.html import Section, write_report
+
+def figure(i):
+    fig = Figure(figsize=(6, 4))
+    fig.subplots().plot(range(20000), [x % (i + 7) for x in range(20000)])
+    return fig
+
+sections = [Section(f"s{{i}}", "text", figures=[figure(i)]) for i in range(300)]
+print("writing", flush=True)
+_interruptible(lambda: write_report({str(tmp_path / 'out')!r}, "t", sections, {{}}, {{}}))
+print("finished", flush=True)
+"""
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=ENV)
+    assert p.stdout.readline().strip() == "writing", p.stderr.read()[-2000:]
+    time.sleep(1.5)  # the temporary folder exists and figures are being rendered into the page
+    partial = [x.name for x in tmp_path.iterdir()]
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "finished" not in out, err[-2000:]
+    assert any(name.startswith(".out.partial-") for name in partial), partial  # it was mid-write
+    assert list(tmp_path.iterdir()) == []

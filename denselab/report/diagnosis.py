@@ -34,9 +34,9 @@ _UNDERFIT_REMEDY = ("Give the network more capacity or more time: more units or 
                     "or less regularisation (dropout, L2).")
 # At chance even on its own training rows, a network usually failed to train (a rate too large
 # makes the loss jump or stall, unscaled inputs saturate units), which more capacity would not fix.
-_TRAINING_REMEDY = ("Check that training works before adding capacity: lower the learning rate (a rate "
-                    "too large makes the loss jump, stall or overflow), keep the inputs scaled "
-                    "(`data.scaling: standard`), and look at the learning curves.")
+_TRAINING_REMEDY = ("Check that training works before adding capacity, in the learning curves: a loss that "
+                    "jumps, stalls or overflows wants a lower learning rate; one still falling at the last "
+                    "epoch wants more epochs; and the inputs should be scaled (`data.scaling: standard`).")
 _OVERFIT_REMEDY = ("Constrain it: add dropout or L2 regularisation, use early stopping, make the "
                    "network smaller, or train on more (or augmented) data.")
 
@@ -125,7 +125,8 @@ def health(histories: list, scores, chance_scores, greater_is_better: bool) -> d
       (majority class / mean) on the same rows (`chance_scores`, one per member).
 
     Returns counts (`n`, `diverged`, `not_decreasing`, `at_chance`, `failed`: members
-    with any of them) and `members`: the per-member flags, in member order.
+    with any of them; `still_learning`: members at chance whose loss was falling) and
+    `members`: the per-member flags, in member order.
 
     Example:
         >>> h = health([{"loss": [1.0, 0.5]}, {"loss": [1.0, float("nan")]}, {"loss": [0.7, 0.9]}],
@@ -143,7 +144,9 @@ def health(histories: list, scores, chance_scores, greater_is_better: bool) -> d
         at_chance = bool(not diverged and math.isfinite(float(chance)) and worse)
         members.append({"diverged": diverged, "not_decreasing": flat, "at_chance": at_chance})
     count = {key: sum(m[key] for m in members) for key in ("diverged", "not_decreasing", "at_chance")}
-    return {"n": len(members), **count, "failed": sum(any(m.values()) for m in members), "members": members}
+    learning = sum(m["at_chance"] and not m["not_decreasing"] for m in members)
+    return {"n": len(members), **count, "failed": sum(any(m.values()) for m in members),
+            "still_learning": learning, "members": members}
 
 
 def health_text(h: dict, learning_rate: float, metric: str) -> str:
@@ -154,10 +157,17 @@ def health_text(h: dict, learning_rate: float, metric: str) -> str:
         ("diverged", "diverged (a NaN or infinite loss or score)"),
         ("not_decreasing", "ended with a training loss not below their first epoch's"),
         ("at_chance", f"scored {metric} at or below the chance-level model on their rows")) if h[key]]
+    advice = []
+    if h["diverged"] or h["not_decreasing"]:  # a rate too large: never advise a larger one
+        advice.append(f"Lower the learning rate (it is {learning_rate:g}; try a tenth of it) and keep the inputs "
+                      "scaled (`data.scaling: standard`): a rate too large makes the loss jump, stall or overflow.")
+    if h.get("still_learning"):
+        advice.append(f"{h['still_learning']} member(s) at chance had a training loss still falling: they had not "
+                      "finished learning, so train longer (more `train.epochs`); a regression target far from "
+                      "zero takes many epochs to reach from a network's zero-centred start.")
     return (f"Training failed for some members: {'; '.join(parts)}. Rules: non-finite loss or score; last "
             f"training loss ≥ first; score no better than always predicting the majority class (or the "
-            f"mean) on the same rows. Lower the learning rate (it is {learning_rate:g}; try a tenth of it), "
-            "keep the inputs scaled (`data.scaling: standard`), and check the learning curves.")
+            f"mean) on the same rows. {' '.join(advice)} Check the learning curves.")
 
 
 def _ci(values, metric: str | None = None) -> tuple:
@@ -177,7 +187,8 @@ def _interval(name: str, values, metric: str | None = None, points: bool = False
     return f"{name} {f(mean)}{unit} (95 % CI {f(low)}–{f(high)}{unit})"
 
 
-def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tuple[str, dict]:
+def interval_verdict(metric: str, train_scores, val_scores, chance: float,
+                     level_with: str | None = None) -> tuple[str, dict]:
     """Under- or overfitting from intervals: (paragraph with each rule and its numbers, measures row).
 
     Paired per member: the last epoch's training score and the held-out score. A rule
@@ -191,6 +202,9 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
         train_scores, val_scores: one per member, same order (non-finite members are
             left out; count them with `health`).
         chance: the chance-level score (majority-class accuracy, or the target variance).
+        level_with: the best baseline, when the network is level with it or better on
+            held-out rows (`comparison` table): then a poor training score is the data's
+            noise rather than too little capacity, and the text says so.
 
     Example:
         >>> text, row = interval_verdict("accuracy", [0.99, 0.98, 1.0], [0.80, 0.78, 0.83], chance=0.34)
@@ -239,6 +253,11 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
         material = val.mean() > OVERFIT_MSE_RATIO * train.mean()
         gap_text = _interval("the validation − training mse gap", gap)
         material_rule = f"validation mse > {OVERFIT_MSE_RATIO:g} × training mse"
+    if near and level_with:
+        row["rule"] = "no_signal"
+        lines.append(f"Rule: {near_rule}; the best baseline, {level_with}, does no better on held-out rows: the "
+                     "features may not predict the target at all, which no network fixes.")
+        return " ".join(lines), row
     if near:
         row["rule"] = "near_chance"
         lines.append(f"Rule: {near_rule}, so this is underfitting at chance level. {_TRAINING_REMEDY}")
@@ -254,7 +273,13 @@ def interval_verdict(metric: str, train_scores, val_scores, chance: float) -> tu
         lines.append(f"No detectable difference between training and validation: {gap_text} includes 0.")
     else:
         lines.append(f"{gap_text[0].upper() + gap_text[1:]} lies above 0 but is not {material_rule}: a small gap.")
-    if poor:
+    if poor and level_with:
+        row["rule"] = "data_limited"
+        lines.append(f"By the rule {poor_rule} the training fit is poor, yet on held-out rows the network is level "
+                     f"with (or better than) the best baseline, {level_with}: the error left looks like noise in "
+                     "the data that none of these models removes, so more capacity is unlikely to help; better "
+                     "features or more rows would.")
+    elif poor:
         row["rule"] = "underfit"
         lines.append(f"Rule: {poor_rule}, so this is underfitting. {_UNDERFIT_REMEDY}")
     elif poor_unclear:

@@ -71,11 +71,12 @@ def compose(result) -> tuple[list, dict]:
     fit_metric = cv.head.metric  # what the engines record per epoch (accuracy or mse), on both sides
     train_scores = [h[fit_metric][-1] if len(h.get(fit_metric, [])) else np.nan for h in cv.histories]
     text, row = diagnosis.interval_verdict(fit_metric, train_scores, cv.values(fit_metric),
-                                           diagnosis.baseline(ds, fit_metric))
+                                           diagnosis.baseline(ds, fit_metric), _level_with(r["comparison"]))
     tables["diagnosis"] = pd.DataFrame([row])
     health = diagnosis.health_text(r["health"], exp.train.learning_rate, r["primary_metric"])
-    if r["health"]["n"] and r["health"]["failed"] == r["health"]["n"]:  # a fit verdict on failed training misleads
-        text = "No under- or overfitting verdict: every member failed to train by the rules above."
+    broken = r["health"]["diverged"] + r["health"]["not_decreasing"]
+    if r["health"]["n"] and broken >= r["health"]["n"]:  # a fit verdict on training that failed misleads
+        text = "No under- or overfitting verdict: every member diverged or ended no lower than it began."
     sections.append(Section(
         "Diagnosis",
         (health + "\n\n" if health else "") + text
@@ -118,6 +119,15 @@ def compose(result) -> tuple[list, dict]:
         tables["predictions"] = rows
         sections.append(Section("Predictions for new samples", "", tables=["predictions"]))
     return sections, tables
+
+
+def _level_with(rows: list) -> str | None:
+    """The best baseline's name when the network ties with it or ranks above it, else None."""
+    net = next((row for row in rows if row["kind"] == "network"), None)
+    base = next((row for row in rows if row["kind"] == "baseline"), None)
+    if net is None or base is None:
+        return None
+    return base["name"] if net["tied_with_best"] or rows.index(net) < rows.index(base) else None
 
 
 def _verdict_sections(r: dict, tables: dict) -> list:

@@ -4,7 +4,9 @@
 the Jinja2 template `templates/report.html.j2`: figures become base64 PNGs, tables
 HTML with 4 significant digits; no external URL is referenced. Everything is
 written into a temporary sibling folder that is renamed to `out_dir` only when
-complete, so an interrupted report never leaves a half-written folder.
+complete, so an interrupted report never leaves a half-written folder; `check_out_dir`
+(called before training) claims the folder for this process, so a second run started
+with the same `--out` is refused at once instead of after its training.
 
 Example:
     >>> import tempfile, pathlib

@@ -67,11 +67,14 @@ def _band(ax, values: np.ndarray, label: str, color) -> None:
         ax.fill_between(epochs, lo, hi, color=color, alpha=0.15, lw=0)
 
 
-def curves(histories: list[dict], metric: str, val_label: str = "validation") -> Figure:
+def curves(histories: list[dict], metric: str, val_label: str = "validation", log: bool = False,
+           title: str | None = None) -> Figure:
     """Learning curves: loss and `metric` per epoch, training and validation.
 
     Each line is the mean over members (folds × seeds); the band spans their min–max.
-    Members stopped early simply end sooner (padded with NaN).
+    Members stopped early simply end sooner (padded with NaN). `log`: both y axes
+    logarithmic (errors that fall by decades, as a regression's MSE does).
+    `title`: what the curves are of (shown before the run count).
     """
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
@@ -83,11 +86,14 @@ def curves(histories: list[dict], metric: str, val_label: str = "validation") ->
         name = _METRIC_NAMES.get(key, key)
         ax.set(title=f"{name.capitalize()} per epoch", xlabel="epoch", ylabel=name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        if log and ax.has_data():
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both" if log else "major")
         if ax.has_data():
             ax.legend()
     n = len(histories)
-    fig.suptitle(f"Learning curves ({n} run{'s' if n != 1 else ''}; band = min–max over runs)")
+    fig.suptitle(f"{title + ': learning' if title else 'Learning'} curves ({n} run{'s' if n != 1 else ''}; "
+                 "band = min–max over runs)")
     return fig
 
 
@@ -296,17 +302,23 @@ def decision_boundary(predict_proba, x: np.ndarray, labels, classes: list, featu
     return fig
 
 
-def surface3d(predict, x: np.ndarray, y: np.ndarray, feature_names: list, target_name: str) -> Figure:
-    """The network's prediction as a surface over two features, with the data points."""
+def surface3d(predict, x: np.ndarray, y: np.ndarray, feature_names: list, target_name: str,
+              x_test: np.ndarray | None = None, y_test: np.ndarray | None = None, title: str | None = None) -> Figure:
+    """The network's prediction as a surface over two features, with the data points:
+    training points red and, when given, test points blue (as the Keras workshop drew them)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float).reshape(-1)
-    xx, yy, points = _grid(x, SURFACE_STEPS)
+    xx, yy, points = _grid(x if x_test is None else np.vstack([x, np.asarray(x_test, dtype=float)]), SURFACE_STEPS)
     zz = np.asarray(predict(points), dtype=float).reshape(-1)[: xx.size].reshape(xx.shape)
     fig = Figure(figsize=(8, 6.5), layout="constrained")
     ax = fig.add_subplot(projection="3d")
     surface = ax.plot_surface(xx, yy, zz, cmap="viridis", alpha=0.6, linewidth=0, antialiased=True)
-    ax.scatter(x[:, 0], x[:, 1], y, s=6, color="crimson", depthshade=False, label="data")
+    ax.scatter(x[:, 0], x[:, 1], y, s=8, color="crimson", depthshade=False,
+               label="data" if x_test is None else f"training ({len(y)})")
+    if x_test is not None:
+        xt, yt = np.asarray(x_test, dtype=float), np.asarray(y_test, dtype=float).reshape(-1)
+        ax.scatter(xt[:, 0], xt[:, 1], yt, s=12, color="tab:blue", depthshade=False, label=f"test ({len(yt)})")
     ax.set(xlabel=feature_names[0], ylabel=feature_names[1], zlabel=target_name,
-           title=f"Predicted {target_name} (surface) and the data (points)")
+           title=title or f"Predicted {target_name} (surface) and the data (points)")
     fig.colorbar(surface, ax=ax, shrink=0.6, pad=0.08, label=f"predicted {target_name}")
     ax.legend(loc="upper left")
     return fig

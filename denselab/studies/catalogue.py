@@ -68,8 +68,10 @@ from denselab.errors import DataError
 from denselab.models import activations as act_registry
 from denselab.models.build import head_for
 from denselab.progress import phase
+from denselab.report import catalogue_report, diagnosis
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
+from denselab.studies import findings as fnd
 from denselab.studies import synthetic2d
 from denselab.train.plan import Plan, run_engine
 from denselab.workflow import manifest
@@ -110,7 +112,8 @@ CNN_DIGITS = (
 )
 MLP_SUNSPOTS = (LayerSpec(units=32, activation="relu"), LayerSpec(units=16, activation="relu"))
 
-QUICK = {"n": 300, "folds": 2, "epochs": 3, "datasets": ("f1", "iris"), "activations": ("binary_step", "prelu"),
+QUICK = {"n": 300, "folds": 2, "epochs": 3, "datasets": ("f1", "iris"),
+         "activations": ("identity", "relu", "binary_step", "prelu"),
          "losses": ("tanimoto",), "optimizers": ("sgd", "adam"), "learning_rates": (0.01, 0.1),
          "digits_epochs": 2, "sunspot_epochs": 5, "rnns": ("gru",)}
 
@@ -174,9 +177,17 @@ def _mean_history(result, key: str) -> list:
 
 # --- the experiments --------------------------------------------------------------
 
+LINEAR_PAIR = ("relu", "identity")  # the lecture's "linear activations give linear decisions": its maps
+
+
 def activations_table(names, datasets, epochs, folds, seed, progress=None, quick=False):
-    """CV accuracy of the Dense 20 → 20 net per hidden activation and data set."""
-    rows, curves = [], []
+    """CV accuracy of the Dense 20 → 20 net per hidden activation and data set.
+
+    The table's `attrs` (pandas' metadata dict) carry what the findings and maps need beyond the
+    means: `members`, every member's score by fold; `nets`, fold 0's trained net of each
+    `LINEAR_PAIR` activation on each 2-D set.
+    """
+    rows, curves, members_rows, nets = [], [], [], {}
     for name in names:
         for label, ds in datasets:
             train = TrainSpec(epochs=epochs_for(label, epochs, quick), batch_size=BATCH)
@@ -184,9 +195,17 @@ def activations_table(names, datasets, epochs, folds, seed, progress=None, quick
             members, result, head = cv(exp, ds, progress=progress, name=f"activation {name} · {label}")
             rows.append({"dataset": label, "activation": name, **_score_row(members, result, head),
                          "compile_s": result.compile_s, "run_s": result.run_s})
+            members_rows += [{"dataset": label, "activation": name, "repeat": m.tag["repeat"], "fold": m.tag["fold"],
+                              "seed": m.tag["seed"], "accuracy": r.scores[head.metric]}
+                             for m, r in zip(members, result.results)]
+            if name in LINEAR_PAIR and len(ds.feature_names) == 2:
+                nets[(label, name)] = (exp.model, head, result.results[0].weights, members[0].tag["preprocessor"],
+                                       ds, result.results[0].scores[head.metric])
             curves.append({"dataset": label, "activation": name,
                            "val_accuracy": _mean_history(result, "val_accuracy")})
-    return pd.DataFrame(rows), curves
+    table = pd.DataFrame(rows)
+    table.attrs.update(members=pd.DataFrame(members_rows), nets=nets)
+    return table, curves
 
 
 def losses_table(names, datasets, epochs, folds, seed, progress=None, quick=False):
@@ -214,6 +233,7 @@ def optimizers_table(names, learning_rates, ds, epochs, folds, seed, progress=No
         exp = _experiment(dense_model("relu"), TrainSpec(optimizer=name, epochs=epochs, batch_size=BATCH),
                           seed, folds)
         members, result, head = cv(exp, ds, hparams, progress, f"optimizer {name}")
+        chance = float(np.bincount(ds.y_train).max() / len(ds.y_train))  # always the majority class
         for lr in learning_rates:
             idx = [i for i, m in enumerate(members) if m.hparams["learning_rate"] == float(lr)]
             part = dataclasses.replace(result, results=[result.results[i] for i in idx])
@@ -221,8 +241,12 @@ def optimizers_table(names, learning_rates, ds, epochs, folds, seed, progress=No
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 final = float(np.nanmean(losses)) if np.isfinite(losses).any() else float("nan")
+            scores = [r.scores[head.metric] for r in part.results]
+            health = diagnosis.health([r.history for r in part.results], scores, [chance] * len(scores), True)
             rows.append({"optimizer": name, "learning_rate": float(lr), **_score_row(None, part, head),
                          "final_loss": final, "diverged_members": int((~np.isfinite(losses)).sum()),
+                         # trained but learned nothing: loss not falling, or at or below always-the-majority
+                         "collapsed_members": int(health["failed"] - health["diverged"]), "chance": chance,
                          "seconds": result.compile_s + result.run_s})
             curves.append({"optimizer": name, "learning_rate": float(lr),
                            "loss": _mean_history(part, "loss"), "val_loss": _mean_history(part, "val_loss")})
@@ -526,11 +550,13 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
                 "sunspot_epochs": sunspot_epochs, "sunspot_test_years": SUNSPOT_TEST_YEARS,
                 "sunspot_learning_rate": SUNSPOT_LR, "rnn_units": RNN_UNITS, "prelu_plot_alpha": PRELU_ALPHA,
                 "derivative_x_range": list(DERIVATIVE_X)}
-    frames = {"activations": act, "losses": loss, "optimizers": opt, "topologies": topo,
+    found = _findings(act)
+    frames = {"findings": fnd.frame(found), "findings_numbers": fnd.numbers(found), "activations": act,
+              "activation_members": act.attrs["members"], "losses": loss, "optimizers": opt, "topologies": topo,
               "topology_data": topology_data(seed), "derivatives": derivs,
               "timing": pd.DataFrame([{"part": k.removesuffix("_s"), "seconds": v} for k, v in timing.items()])}
     results = {"name": "catalogue", "study": "catalogue", "quick": quick, "settings": settings,
-               "references": REFERENCES,
+               "references": REFERENCES, "rules": fnd.RULE_NUMBERS, "findings_counts": fnd.counts(frames["findings"]),
                "manifest": manifest(seed), "timing": timing,
                "curves": {"activations": act_curves, "losses": loss_curves, "optimizers": opt_curves},
                "tables": {k: f.to_dict(orient="records") for k, f in frames.items()}}
@@ -538,6 +564,28 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     write_report(Path(out), "denselab study · catalogue: activations, losses, optimizers, topologies", sections,
                  results, frames)
     return results
+
+
+def _findings(act: pd.DataFrame) -> list:
+    """The lecture's "linear activations give linear decisions no matter the network size", on each data set:
+    relu against identity, paired on the same folds (`findings.higher`)."""
+    from denselab import comparison
+
+    out, members = [], act.attrs["members"]
+    source = "Linear activations give linear decisions no matter the network size (lecture, \"Non linear decision\")"
+    a, b = LINEAR_PAIR
+    for label, part in members.groupby("dataset", sort=False):
+        part = part[part["activation"].isin(LINEAR_PAIR)].sort_values(["activation", "repeat", "fold", "seed"])
+        if set(part["activation"]) != set(LINEAR_PAIR):
+            out.append(fnd.Finding(source, label, fnd.UNTESTABLE, f"this run did not train both {a} and {b}"))
+            continue
+        entries = [comparison.Entry(name, "network", g["accuracy"].to_numpy(float),
+                                    list(zip(g["repeat"], g["fold"], g["seed"]))) for name, g in part.groupby("activation")]
+        n = float(part.groupby(["repeat", "fold"]).size().mean()) / 2
+        verdict, evidence, got = fnd.higher(comparison.build(entries, "accuracy", n * 2, n, EvalSpec().rope), a, b)
+        out.append(fnd.Finding(source, f"{label}: CV accuracy, {a} vs {b} (identity: a linear net)", verdict,
+                               evidence, got))
+    return out
 
 
 # --- the page -----------------------------------------------------------------------
@@ -568,6 +616,8 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
     dd, sd = (frames["topology_data"].set_index("data").loc[k].to_dict() for k in ("digits", "sunspots"))
     dd, sd = ({k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in d.items()} for d in (dd, sd))
     sections = [
+        fnd.section(frames["findings"], "Quick mode: tiny sizes and 3 epochs: the verdicts only show that the rules "
+                    "run." if quick else ""),
         Section("Activation functions and their derivatives",
                 "Every activation of the registry, drawn from the function the networks use; the derivative is "
                 "`jax.vmap(jax.grad(f))`. Table `derivatives` compares it with the lecture's derivative column "
@@ -581,7 +631,8 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                 cv_text + " " + _best(act, "dataset", "activation"),
                 figures=[_heatmap(act, "activation", "dataset", "accuracy_mean", "CV accuracy (mean over folds)"),
                          _curves_by(act_curves, "dataset", "activation", "val_accuracy",
-                                    "Held-out-fold accuracy per epoch (mean over folds)", "accuracy")],
+                                    "Held-out-fold accuracy per epoch (mean over folds)", "accuracy")]
+                + catalogue_report.linear_maps(act.attrs["nets"]),
                 tables=["activations"]),
         Section("Losses × data sets",
                 f"The lecture's loss table ({REFERENCES['losses'].split(',')[0]}), hidden relu, same CV. Losses on logits "
@@ -599,7 +650,9 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                 f"CV, {s['epochs']} epochs. Each optimizer is one fleet call whose members are folds × learning "
                 f"rates {s['learning_rates']}. final_loss: held-out-fold loss at the end (mean over folds; "
                 "diverged members, if any, are counted and left out); seconds: the whole fleet call of that optimizer "
-                "(every learning rate and fold, compile included). Curves: training loss per epoch.",
+                "(every learning rate and fold, compile included). collapsed_members: members that trained without "
+                "diverging but learned nothing (training loss not falling, or held-out accuracy at or below "
+                "`chance`, always predicting the majority class). Curves: training loss per epoch.",
                 figures=[_curves_by(opt_curves, "optimizer", "learning_rate", "loss",
                                     "Training loss per epoch (mean over folds), per learning rate", "loss",
                                     log=True)],

@@ -33,6 +33,7 @@ HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable here"
 VERDICTS = (HOLDS, FAILS, UNTESTABLE)
 COLUMNS = ("source", "finding", "verdict", "evidence")
 HEADING = "What the document found / what we find"
+RULE_NUMBERS = {"alpha": ALPHA, "ci_level": 0.95}  # the numbers RULE shows: a study puts them in its results
 RULE = (f"Verdicts are computed from this run's numbers: a claim \"A scores higher than B\" holds when A's mean is "
         f"higher and the corrected resampled t-test of A against B on their paired splits gives p < {ALPHA}; "
         "otherwise it does not hold, and the evidence says \"no detectable difference\" or that B is "
@@ -64,10 +65,16 @@ def numbers(findings: list[Finding]) -> pd.DataFrame:
     return pd.DataFrame([{"row": i, "verdict": f.verdict, **f.numbers} for i, f in enumerate(findings)])
 
 
+def counts(table: pd.DataFrame) -> dict:
+    """How many findings, and how many of each verdict (a study keeps them in its results: the page shows them)."""
+    return {"findings": int(len(table)), **{v: int((table["verdict"] == v).sum()) for v in VERDICTS}}
+
+
 def section(table: pd.DataFrame, note: str = "") -> Section:
     """The page's opening section: the findings table (`frame`), the rule, a count of each verdict."""
-    counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in VERDICTS)
-    return Section(HEADING, f"{len(table)} findings of the source document: {counts}. {RULE}"
+    n = counts(table)
+    shown = ", ".join(f"{n[v]} {v}" for v in VERDICTS)
+    return Section(HEADING, f"{n['findings']} findings of the source document: {shown}. {RULE}"
                    + (f" {note}" if note else ""), tables=["findings"])
 
 
@@ -98,8 +105,8 @@ def higher(pair: pd.DataFrame, a: str, b: str, greater: bool = True, percent: bo
     text = f"{a}: {interval(ra, percent)}; {b}: {interval(rb, percent)}; difference {shown}, p = {p:.3g}"
     got = {"rule": "higher", "a": a, "b": b, "mean_a": ra["mean"], "mean_b": rb["mean"], "p": p,
            "greater_is_better": greater}
-    if p is None or not math.isfinite(p):
-        return UNTESTABLE, text + " (too few splits to test)", got
+    if p is None or not math.isfinite(p) or p == 0.0:  # p exactly 0: the paired differences do not vary
+        return UNTESTABLE, text + " (too few splits, or no spread across them, to test)", got
     if p < ALPHA:
         return (HOLDS, text, got) if better else (FAILS, text + f": {b} is significantly better", got)
     return FAILS, text + ": no detectable difference", got
@@ -107,7 +114,7 @@ def higher(pair: pd.DataFrame, a: str, b: str, greater: bool = True, percent: bo
 
 def higher_holds(row: dict) -> str:
     """The verdict `higher` gives for its `numbers` (what the study tests re-apply)."""
-    if row["p"] is None or not math.isfinite(row["p"]):
+    if row["p"] is None or not math.isfinite(row["p"]) or row["p"] == 0.0:
         return UNTESTABLE
     better = (row["mean_a"] > row["mean_b"]) == row["greater_is_better"] and row["mean_a"] != row["mean_b"]
     return HOLDS if row["p"] < ALPHA and better else FAILS
@@ -144,8 +151,18 @@ def inside_holds(row: dict) -> str:
     return HOLDS if row["ci_low"] <= row["value"] <= row["ci_high"] else FAILS
 
 
-_RULES = {"higher": lambda r: higher_holds(r), "inside": lambda r: inside_holds(r)}
+_RULES = {"higher": lambda r: higher_holds(r), "inside": lambda r: inside_holds(r),
+          # equals: what we observed is what the document says (a diagnosis, predicted classes)
+          "equals": lambda r: HOLDS if r["observed"] == r["expected"] else FAILS,
+          # above: a measured value passes the document's threshold
+          "above": lambda r: HOLDS if r["value"] > r["threshold"] else FAILS,
+          # apart: unpaired scores, A's interval wholly above B's
+          "apart": lambda r: HOLDS if r["low_a"] > r["high_b"] else FAILS,
+          # at_most: a measured value does not pass a bound (e.g. chance + a margin)
+          "at_most": lambda r: HOLDS if r["value"] <= r["threshold"] else FAILS,
+          # tied: not significantly worse than the best arm of its table (Holm)
+          "tied": lambda r: HOLDS if r["tied_with_best"] else FAILS}
 
 
-__all__ = ["Finding", "frame", "numbers", "section", "higher", "higher_holds", "inside_holds", "problems", "interval", "pct", "HOLDS", "FAILS", "UNTESTABLE",
-           "COLUMNS", "HEADING"]
+__all__ = ["Finding", "frame", "numbers", "counts", "section", "higher", "higher_holds", "inside_holds", "problems", "interval", "pct", "HOLDS", "FAILS", "UNTESTABLE",
+           "COLUMNS", "HEADING", "RULE_NUMBERS"]

@@ -159,7 +159,7 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
                      "optimizer": base.train.optimizer, "alpha": ALPHA},
         "variants": [{"variant": v, "scaling": s, "meaning": m} for v, s, m in VARIANTS],
         "quick_rungs": len(QUICK_RUNGS), "quick_epochs": QUICK_EPOCHS, "quick_folds": QUICK_FOLDS,
-        "spec_yaml": base.to_yaml(), "manifest": manifest(seed),
+        "rules": fnd.RULE_NUMBERS, "findings_counts": fnd.counts(frames["findings"]), "spec_yaml": base.to_yaml(), "manifest": manifest(seed),
     }
     sections = rocks_report.sections(results, frames, datasets, quick)
     results["timing"] = {"wall_s": time.perf_counter() - started}

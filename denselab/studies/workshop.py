@@ -1,68 +1,69 @@
 """Teichert's Keras workshop: an underfit regression, an overfit iris net, a CNN on digits.
 
-Three exercises, each the workshop's network run through denselab and diagnosed:
+Three exercises on the workshop's own files and its own train/test split (regression
+110 training + 40 test rows, iris `iris_training.csv` 120 + `iris_test.csv` 30):
 
 1. Regression of a 2-input surface: the net as given (2 × 5 relu, Adagrad 0.1) and a
-   fixed one (3 × 50 relu): CV and test MSE, the predicted surfaces in 3-D.
-2. Iris with a 1000-500-70 relu net, then the workshop's remedies for overfitting:
-   dropout 0.4, L2 0.01 on every kernel, early stopping (patience 10). Each variant
-   predicts the workshop's two new flowers (it expects classes 1 and 2).
-3. The workshop's MNIST CNN (BatchNorm → Conv 4@5×5 → MaxPool 2 → Conv 16@5×5 →
-   MaxPool 2 → Flatten → Dense 100 → Dropout 0.4 → softmax) on the bundled 8×8
-   `digits` ('same' padding keeps 8×8 → 4×4 → 2×2), and on MNIST when
-   `~/.keras/datasets/mnist.npz` is already there (never downloaded).
+   fixed one (3 × 50 relu), both arms of one plan: CV MSE with intervals, test MSE,
+   the surfaces in 3-D (training points red, test points blue).
+2. Iris with the workshop's 1000-500-70 relu net for its 2000 epochs, and each remedy
+   it names: dropout 0.4, L1 and L2 0.01 on every kernel, early stopping (patience
+   10), all arms of one plan (same folds, same seeds). Per arm: CV accuracy with its
+   interval, the train − validation gap, the held-out cross-entropy computed from the
+   predictions (no penalty term, so L1/L2 arms compare fairly), the interval diagnosis
+   (`report.diagnosis.interval_verdict`), and the two new flowers predicted with
+   probabilities (the workshop expects classes 1 and 2).
+3. The workshop's MNIST CNN on MNIST when `~/.keras/datasets/mnist.npz` is there
+   (never downloaded), else on the bundled 8×8 `digits`, stated.
 
-The regression and iris parts are the bundled example specs (`workshop-*.yaml`),
-loaded with `spec.load` and changed only by `--set`-style overrides; each goes
-through `workflow.run` (CV, refit, test, predictions) without its own report.
-
-Owns: the variant lists, the CNN spec and its training settings, the tables
-`regression`, `iris`, `cnn`. Everything else comes from the shared modules.
+Owns: the arms, the CNN spec and its training settings, the findings. Figures and the
+page are in `report/workshop_report.py`.
 
 Example:
     >>> from denselab.studies import workshop
     >>> results = workshop.run("runs/workshop-quick", quick=True)   # doctest: +SKIP
-    >>> sorted(results["tables"])                                   # doctest: +SKIP
-    ['cnn', 'cnn_confusion', 'iris', 'iris_by_variant', 'regression']
+    >>> results["tables"]["findings"][0]["verdict"]                 # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from denselab.data.prepare import Dataset, load_dataset
+from denselab import comparison
+from denselab.data.prepare import Dataset, from_frame, load_dataset
+from denselab.data.sources import read_table
 from denselab.errors import DataError
-from denselab.report import diagnosis, plots, tables
-from denselab.report.html import Section, write_report
-from denselab.spec import Experiment, load
-from denselab.train.engine import predicted_codes
-from denselab.train.evaluate import holdout
 from denselab.progress import phase
-from denselab.workflow import manifest, run as run_experiment
+from denselab.report import diagnosis, workshop_report
+from denselab.report.analysis_report import gap_table
+from denselab.spec import Experiment, load
+from denselab.studies import findings as fnd
+from denselab.train.evaluate import holdout
+from denselab.train.plan import Arm, Plan
+from denselab.trained import TrainedModel
+from denselab.workflow import manifest
 
+OWN_TRAIN_ROWS = {"workshop-regression": 110, "workshop-iris": 120}  # the workshop's *_train / *_training files
 REGRESSION = (("as given (2×5 relu)", "workshop-regression-underfit"),
               ("fixed (3×50 relu)", "workshop-regression-fixed"))
-L2 = 0.01  # the workshop's keras.regularizers.l2(0.01)
+PENALTY = 0.01  # the workshop's keras.regularizers.l2(0.01) ("and similarly for L1")
 PATIENCE = 10  # the workshop's EarlyStopping(patience=10)
-IRIS = (
-    ("overfit (1000-500-70)", "workshop-iris-overfit", []),
-    ("dropout 0.4", "workshop-iris-dropout", []),
-    (f"L2 {L2}", "workshop-iris-overfit", [f"model.hidden[{i}].l2={L2}" for i in range(3)]),
-    (f"early stopping (patience {PATIENCE})", "workshop-iris-overfit", [f"train.patience={PATIENCE}"]),
-)
+IRIS_EPOCHS = 2000  # the workshop's model.fit(..., epochs=2000)
+IRIS = (("as given (1000-500-70)", "workshop-iris-overfit", []),
+        ("dropout 0.4", "workshop-iris-dropout", []),
+        (f"L1 {PENALTY}", "workshop-iris-overfit", [f"model.hidden[{i}].l1={PENALTY}" for i in range(3)]),
+        (f"L2 {PENALTY}", "workshop-iris-overfit", [f"model.hidden[{i}].l2={PENALTY}" for i in range(3)]),
+        (f"early stopping (patience {PATIENCE})", "workshop-iris-overfit", [f"train.patience={PATIENCE}"]))
+FLOWERS = ([6.4, 3.2, 4.5, 1.5], [5.8, 3.1, 5.0, 1.7])
 EXPECTED = [1, 2]  # "The code should predict classes 1 and 2, respectively, for the two new samples."
-# What the workshop itself ran, quoted on the page next to ours (so results.json holds it too).
-WORKSHOP = {"iris_epochs": 2000, "mnist_train_images": 60000, "mnist_test_accuracy_above": 0.98}
-
-# The workshop's MNIST net on 8x8 digits. The workshop trains Adagrad(0.01), batch 100, 5 epochs
-# on 60 000 images (3 000 steps); digits has 1 437 training images, so we use Adam 0.001,
-# batch 32 and 30 epochs (~1 350 steps): ~97-98 % test accuracy in about half a minute on 2 cores.
+WORKSHOP = {"iris_epochs": IRIS_EPOCHS, "mnist_train_images": 60000, "mnist_test_accuracy_above": 0.98}
 CNN_LAYERS = [
     {"type": "batchnorm"},
     {"type": "conv2d", "filters": 4, "kernel_size": 5, "activation": "relu"},
@@ -72,9 +73,10 @@ CNN_LAYERS = [
     {"type": "flatten"},
     {"type": "dense", "units": 100, "activation": "relu", "dropout": 0.4},
 ]
+# digits has 1 437 training images against MNIST's 60 000: Adam 0.001, batch 32, 30 epochs (~1 350 steps)
+# instead of the workshop's Adagrad 0.01, batch 100, 5 epochs (3 000 steps); ~97-98 % in half a minute.
 CNN_TRAIN = {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 30}
 MNIST_TRAIN = {"optimizer": "adagrad", "learning_rate": 0.01, "batch_size": 100, "epochs": 5}  # the workshop's
-CNN_ENGINE = "auto"
 QUICK = {"folds": 2, "regression_epochs": 20, "iris_epochs": 5, "cnn_epochs": 2, "mnist_rows": 600}
 
 
@@ -92,172 +94,139 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
         raise DataError("--data/--target: the workshop study uses the workshop's own data sets; "
                         "run `denselab run SPEC` or `denselab study rocks --data FILE --target COLUMN` for yours")
     started = time.perf_counter()
-    frames, sections, results = {}, [], {"name": "workshop", "study": "workshop", "quick": quick,
-                                         "expected_predictions": EXPECTED, "workshop": WORKSHOP,
-                                         "diagnosis_overfit_accuracy_gap": diagnosis.OVERFIT_ACCURACY_GAP}
-    intro = ("The three exercises of Teichert's Introduction to Deep Neural Networks with Keras/TensorFlow, "
-             "each with the workshop's network. Scores: k-fold cross-validation on the training rows, then the "
-             "network refit on all training rows and scored once on the held-out test rows. The diagnosis "
-             "compares the training score (last epoch, mean over the CV members), the CV score and the chance "
-             "level (table `diagnoses`).")
-    if quick:
-        intro += (f" Quick mode: {QUICK['folds']} folds and a few epochs per network; the numbers only show that "
-                  "the report works.")
-    sections.append(Section("Workshop exercises", intro))
-
-    reg_rows, reg_sections, reg_runs = _regression(quick, seed, progress)
-    frames["regression"] = pd.DataFrame(reg_rows)
-    sections += reg_sections
-    iris_rows, iris_sections, iris_specs, iris_measures = _iris(quick, seed, progress)
-    frames["iris"] = pd.DataFrame(iris_rows)
-    # the same numbers with one column per variant: eleven measures side by side fit the page
-    frames["iris_by_variant"] = (frames["iris"].set_index("variant").T.rename_axis(index="measure", columns=None)
-                                 .reset_index())
-    sections += iris_sections
-    cnn_rows, cnn_sections, confusion, cnn_specs = _cnn(quick, seed, progress)
-    frames["cnn"] = pd.DataFrame(cnn_rows)
-    frames["cnn_confusion"] = confusion
-    sections += cnn_sections
-    frames["diagnoses"] = pd.DataFrame(
-        [{"net": f"regression {label}", **_measures(reg_runs[name])} for label, name in REGRESSION]
-        + [{"net": f"iris {label}", **m} for label, m in iris_measures])
-
-    results["mnist"] = {"path": str(mnist_path()), "ran": len(cnn_rows) > 1}  # the page names the file
-    results["specs"] = {"regression": {name: r.experiment.to_dict() for name, r in reg_runs.items()},
-                        "iris": iris_specs, "cnn": cnn_specs}
-    shown = (list(results["specs"]["regression"].values()) + [v["experiment"] for v in iris_specs.values()]
-             + list(cnn_specs.values()))
-    results["spec_yaml"] = "\n---\n".join(yaml.safe_dump(e, sort_keys=False) for e in shown)
-    results["manifest"] = manifest(seed)
+    reg = exercise([(label, _spec(name, quick, "regression_epochs", ["evaluate.metric=mse"], seed))
+                    for label, name in REGRESSION], seed, phase(progress, "regression"))
+    iris = exercise([(label, _spec(name, quick, "iris_epochs", extra, seed)) for label, name, extra in IRIS],
+                    seed, phase(progress, "iris"), predict=FLOWERS)
+    cnn = _cnn(quick, seed, progress)
+    found = _findings(reg, iris, cnn)
+    frames = {"findings": fnd.frame(found), "findings_numbers": fnd.numbers(found),
+              "regression": reg["table"], "regression_comparison": reg["comparison"],
+              "iris": iris["table"], "iris_comparison": iris["comparison"], "iris_flowers": iris["flowers"],
+              "diagnoses": pd.concat([reg["diagnoses"], iris["diagnoses"]], ignore_index=True),
+              "cnn": pd.DataFrame(cnn["rows"]), "cnn_confusion": cnn["confusion"]}
+    results = {"name": "workshop", "study": "workshop", "quick": quick, "expected_predictions": EXPECTED,
+               "flowers": [list(f) for f in FLOWERS], "workshop": WORKSHOP, "quick_settings": QUICK,
+               "own_split": {name: {"train": n, "test": int(len(ex["dataset"].y_test))} for name, n, ex in
+                             (("regression", OWN_TRAIN_ROWS["workshop-regression"], reg),
+                              ("iris", OWN_TRAIN_ROWS["workshop-iris"], iris))},
+               "mnist": {"path": str(mnist_path()), "ran": cnn["mnist"]}, "rules": fnd.RULE_NUMBERS,
+               "findings_counts": fnd.counts(frames["findings"]),
+               "diagnosis_overfit_accuracy_gap": diagnosis.OVERFIT_ACCURACY_GAP,
+               "specs": {"regression": reg["specs"], "iris": iris["specs"], "cnn": cnn["specs"]},
+               "manifest": manifest(seed)}
+    results["spec_yaml"] = "\n---\n".join(Experiment.from_dict(e).to_yaml() for part in results["specs"].values()
+                                          for e in part.values())
+    sections = workshop_report.sections(results, frames, reg, iris, cnn, quick)
     results["timing"] = {"wall_s": time.perf_counter() - started}
     results["tables"] = {name: f.to_dict(orient="records") for name, f in frames.items()}
-    write_report(Path(out), "denselab study · workshop: underfitting, overfitting, a CNN", sections, results, frames)
+    workshop_report.write(Path(out), sections, results, frames)
     return results
 
 
-def _overrides(quick: bool, epochs_key: str) -> list:
-    return [f"evaluate.folds={QUICK['folds']}", f"train.epochs={QUICK[epochs_key]}"] if quick else []
+def _spec(name: str, quick: bool, epochs_key: str, extra: list, seed: int) -> Experiment:
+    sized = [f"evaluate.folds={QUICK['folds']}", f"train.epochs={QUICK[epochs_key]}"] if quick else \
+        ([f"train.epochs={IRIS_EPOCHS}"] if epochs_key == "iris_epochs" else [])
+    return load(name, list(extra) + sized).replace(seed=seed)
 
 
-def _fit(exp_name, overrides, seed, progress, label):
-    exp = load(exp_name, overrides).replace(seed=seed)
-    wrapped = None if progress is None else (lambda d, t, phase: progress(d, t, f"{label}: {phase}"))
-    return run_experiment(exp, report=False, progress=wrapped)
+def own_split(exp: Experiment) -> Dataset:
+    """The workshop's own train/test files as the training and test rows (no re-split)."""
+    frame, target = read_table(exp.data)  # the built-in lists the training file's rows first
+    n = OWN_TRAIN_ROWS[exp.data.source]
+    ds = from_frame(frame, target, dataclasses.replace(exp.data, test_size=0.0), exp.seed)
+    return dataclasses.replace(ds, x_train=ds.x_train[:n], y_train=ds.y_train[:n], x_test=ds.x_train[n:],
+                               y_test=ds.y_train[n:], train_frame=ds.train_frame.iloc[:n].reset_index(drop=True))
 
 
-def _train_score(r) -> float:
-    """The training metric of the last epoch, mean over the CV members (what the diagnosis reads)."""
-    return float(np.nanmean([h[r.cv.metric][-1] for h in r.cv.histories]))
+def exercise(specs: list, seed: int, progress, predict=None) -> dict:
+    """Every net of one exercise as an arm of one plan on the workshop's split: CV, refit, test."""
+    ds = own_split(specs[0][1])
+    arms = [Arm(label, exp, {"net": label}) for label, exp in specs]
+    plan = Plan.cv(specs[0][1], ds)
+    cvs = plan.run(arms, progress=phase(progress, "cross-validation"))
+    comp = comparison.table(plan, cvs, comparison.score_baselines(plan))
+    refit = Plan.holdout(specs[0][1].replace(evaluate=dataclasses.replace(specs[0][1].evaluate, seeds=1)), ds)
+    finals = refit.run(arms, progress=phase(progress, "refit on the training file"))
+    metric = plan.metric
+    gaps = gap_table(SimpleNamespace(results=cvs)).set_index("name")
+    rows, diagnoses, flowers, models = [], [], [], {}
+    for (label, exp), cv, final in zip(specs, cvs, finals):
+        model = TrainedModel.from_weights(exp.model, final.head, ds, final.members[0].weights, final.preprocessors[0])
+        models[label] = model
+        curve = cv.head.metric
+        train_last = [h[curve][-1] for h in cv.histories]
+        text, measured = diagnosis.interval_verdict(curve, train_last, cv.values(curve),
+                                                    diagnosis.baseline(ds, curve))
+        row = comp.set_index("name").loc[label]
+        rows.append({"net": label, "epochs": exp.train.epochs, "epochs_run": gaps.loc[label, "epochs_run"],
+                     f"cv_{metric}_mean": row["mean"], f"cv_{metric}_ci_low": row["ci_low"],
+                     f"cv_{metric}_ci_high": row["ci_high"], f"cv_{metric}_std": row["std"],
+                     f"train_{curve}_last": float(np.mean(train_last)), "gap": measured.get("gap"),
+                     "gap_ci_low": measured.get("gap_ci_low"), "gap_ci_high": measured.get("gap_ci_high"),
+                     f"test_{metric}": float(final.scores[0]),
+                     "collapsed": row["collapsed"], "diverged": row["diverged"], "diagnosis": measured["rule"]})
+        if ds.task == "classification":  # the held-out cross-entropy without any penalty term
+            rows[-1]["cv_cross_entropy"] = float(np.mean(cv.values("log_loss")))
+        diagnoses.append({"net": label, "text": text, **measured})
+        if predict:
+            proba = model.predict_proba([list(p) for p in predict])
+            flowers.append({"net": label, **{f"flower {i + 1}: class": int(ds.classes[int(np.argmax(p))])
+                                             for i, p in enumerate(proba)},
+                            **{f"flower {i + 1}: p(class {c})": float(p[k]) for i, p in enumerate(proba)
+                               for k, c in enumerate(ds.classes)}})
+    return {"dataset": ds, "plan": plan, "cv": dict(zip([a.name for a in arms], cvs)), "final": finals,
+            "models": models, "metric": metric, "comparison": comp, "table": pd.DataFrame(rows),
+            "diagnoses": pd.DataFrame(diagnoses), "flowers": pd.DataFrame(flowers),
+            "specs": {label: exp.to_dict() for label, exp in specs}}
 
 
-def _measures(r) -> dict:
-    ds, cv = r.dataset, r.cv
-    return diagnosis.measures(cv.metric, _train_score(r), cv.summary.mean, diagnosis.baseline(ds, cv.metric))
-
-
-def _diagnosis(r) -> str:
-    ds, cv = r.dataset, r.cv
-    return diagnosis.diagnose(ds.task, cv.metric, _train_score(r), cv.summary.mean, diagnosis.baseline(ds, cv.metric))
-
-
-def _regression(quick, seed, progress):
-    rows, runs = [], {}
-    for label, name in REGRESSION:
-        # the workshop reports MSE: score the folds by it (the run's default for regression is RMSE)
-        r = _fit(name, _overrides(quick, "regression_epochs") + ["evaluate.metric=mse"], seed, progress,
-                 f"regression {label}")
-        runs[name] = r
-        ds = r.dataset
-        rows.append({"model": label, "spec": name, "epochs": r.experiment.train.epochs,
-                     "cv_mse_mean": r.cv.summary.mean, "cv_mse_std": r.cv.summary.std,
-                     "test_mse": r.holdout.scores["mse"], "train_mse": _train_score(r),
-                     "baseline_mse": diagnosis.baseline(ds, "mse"), "rows_train": int(len(ds.y_train)),
-                     "seconds": r.results["timing"]["wall_s"]})
-    given, fixed = rows
-    for row in rows:  # relative to the fixed net: the page quotes the as-given net's ratios
-        row["train_mse_over_fixed"] = row["train_mse"] / fixed["train_mse"] if fixed["train_mse"] > 0 else None
-        row["test_mse_over_fixed"] = row["test_mse"] / fixed["test_mse"] if fixed["test_mse"] > 0 else None
-    verdict = _diagnosis(runs[REGRESSION[0][1]])
-    underfits = given["train_mse"] > 2 * fixed["train_mse"]
-    if underfits:
-        bias = (f"The as-given net's error is bias: its training error is "
-                f"{_ratio(given['train_mse'], fixed['train_mse'])} the fixed net's, so it underfits, as the workshop "
-                "says. ")
-        bias += ("The rule of thumb below agrees." if "underfitting" in verdict else
-                 "The rule of thumb below compares with chance only and does not call it underfitting; compared "
-                 "with what the fixed net shows the data allow, it is.")
+def _findings(reg: dict, iris: dict, cnn: dict) -> list:
+    out = []
+    given, fixed = (label for label, _ in REGRESSION)
+    diag = reg["table"].set_index("net")["diagnosis"]
+    out.append(_equals("The regression net as given underfits (exercise 1: \"identify the problem\")",
+                       f"{given}: interval diagnosis", diag[given], "underfit"))
+    pair = comparison.table(reg["plan"], [reg["cv"][fixed], reg["cv"][given]])
+    verdict, evidence, got = fnd.higher(pair, fixed, given, greater=False, percent=False)
+    out.append(fnd.Finding("More capacity fixes it (\"with good settings … a good fit\")",
+                           f"CV MSE, {fixed} vs {given}", verdict, evidence, got))
+    first = IRIS[0][0]
+    diag = iris["table"].set_index("net")["diagnosis"]
+    out.append(_equals("The 1000-500-70 iris net overfits (exercise 2)", f"{first}: interval diagnosis",
+                       diag[first], "overfit"))
+    for label, _, _ in IRIS[1:]:
+        pair = comparison.table(iris["plan"], [iris["cv"][label], iris["cv"][first]])
+        verdict, evidence, got = fnd.higher(pair, label, first)
+        out.append(fnd.Finding(f"The remedy {label} gives a better network", f"CV accuracy, {label} vs {first}",
+                               verdict, evidence, got))
+    for row in iris["flowers"].to_dict(orient="records"):
+        seen = [row["flower 1: class"], row["flower 2: class"]]
+        probs = "; ".join(f"flower {i}: p = " + ", ".join(f"{row[f'flower {i}: p(class {c})']:.3f}"
+                                                           for c in iris["dataset"].classes) for i in (1, 2))
+        out.append(fnd.Finding("The two new flowers are classes 1 and 2", row["net"],
+                               fnd.HOLDS if seen == EXPECTED else fnd.FAILS,
+                               f"predicted {seen[0]} and {seen[1]} ({probs})",
+                               {"rule": "equals", "observed": seen, "expected": EXPECTED}))
+    mnist = [r for r in cnn["rows"] if r["data"].startswith("MNIST")]
+    if mnist and not cnn["quick"]:
+        acc = mnist[0]["test_accuracy"]
+        out.append(fnd.Finding("The CNN reaches over 98 % test accuracy on MNIST", "MNIST test images",
+                               fnd.HOLDS if acc > WORKSHOP["mnist_test_accuracy_above"] else fnd.FAILS,
+                               f"test accuracy {acc:.4f} on {mnist[0]['test_rows']} images",
+                               {"rule": "above", "value": acc, "threshold": WORKSHOP["mnist_test_accuracy_above"]}))
     else:
-        bias = "The two nets fit the training rows about equally well in this run."
-    text = (f"The workshop's regression (`{REGRESSION[0][1]}`): 2 inputs, {given['rows_train']} training rows, "
-            "Adagrad 0.1, "
-            f"batch 10, MSE loss. The baseline (predicting the mean) has MSE {given['baseline_mse']:.3g}. As given, "
-            f"the net reaches training MSE {given['train_mse']:.3g} and test MSE {given['test_mse']:.3g}; with more "
-            f"capacity (`{REGRESSION[1][1]}`) training MSE is {fixed['train_mse']:.3g} and test MSE "
-            f"{fixed['test_mse']:.3g}, a ratio of {_ratio(given['test_mse'], fixed['test_mse'])}. {bias}")
-    sections = [Section("1 · Regression: underfitting and its fix", text, tables=["regression"])]
-    for label, name in REGRESSION:
-        r = runs[name]
-        ds = r.dataset
-        x = ds.train_frame[ds.raw_features].to_numpy(dtype=float)
-        y = ds.train_frame[ds.target].to_numpy(dtype=float)
-        model = r.model
-        sections.append(Section(
-            f"Regression {label}",
-            "Diagnosis: " + _diagnosis(r),
-            figures=[plots.curves(r.cv.histories, r.cv.metric, val_label="held-out fold"),
-                     plots.surface3d(lambda pts, m=model: np.asarray(m.predict(pts), dtype=float), x, y,
-                                     list(map(str, ds.raw_features)), ds.target)],
-        ))
-    return rows, sections, runs
+        d = cnn["rows"][0]
+        why = "this run used a subset and 2 epochs (quick)" if mnist else f"`{mnist_path()}` is not there"
+        out.append(fnd.Finding("The CNN reaches over 98 % test accuracy on MNIST", "MNIST", fnd.UNTESTABLE,
+                               f"{why}; on the 8×8 digits instead: test accuracy {d['test_accuracy']:.4f}"))
+    return out
 
 
-def _iris(quick, seed, progress):
-    rows, sections, specs, measures = [], [], {}, []
-    for label, name, extra in IRIS:
-        r = _fit(name, list(extra) + _overrides(quick, "iris_epochs"), seed, progress, f"iris {label}")
-        predicted = r.results["predictions"]["predicted"]
-        epochs_run = [len(h["loss"]) for h in r.cv.histories]
-        train = _train_score(r)
-        specs[label] = {"spec": name, "overrides": list(extra), "experiment": r.experiment.to_dict()}
-        measures.append((label, _measures(r)))
-        val_loss_min = float(np.mean([np.nanmin(h["val_loss"]) for h in r.cv.histories]))
-        val_loss_final = float(np.mean([h["val_loss"][-1] for h in r.cv.histories]))
-        rows.append({"variant": label, "epochs": r.experiment.train.epochs, "epochs_run": float(np.mean(epochs_run)),
-                     "train_accuracy": train, "cv_accuracy_mean": r.cv.summary.mean,
-                     "cv_accuracy_std": r.cv.summary.std, "gap": train - r.cv.summary.mean,
-                     "test_accuracy": r.holdout.scores["accuracy"],
-                     "val_loss_min": val_loss_min, "val_loss_final": val_loss_final,
-                     "val_loss_final_over_min": val_loss_final / val_loss_min if val_loss_min > 0 else None,
-                     "prediction_1": predicted[0], "prediction_2": predicted[1],
-                     "rows_train": int(len(r.dataset.y_train)), "rows_test": int(len(r.dataset.y_test)),
-                     "seconds": r.results["timing"]["wall_s"]})
-        row = rows[-1]
-        val_label = "validation split" if r.experiment.train.effective_validation_split > 0 else "held-out fold"
-        sections.append(Section(
-            f"Iris {label}",
-            f"Diagnosis: {_diagnosis(r)}\n\nThe {val_label} loss (mean over members) reaches "
-            f"{row['val_loss_min']:.3g} at its lowest and ends at {row['val_loss_final']:.3g}. New flowers "
-            f"[6.4, 3.2, 4.5, 1.5] and [5.8, 3.1, 5.0, 1.7] → "
-            f"classes {row['prediction_1']} and {row['prediction_2']} (the workshop expects {EXPECTED[0]} and "
-            f"{EXPECTED[1]}).",
-            figures=[plots.curves(r.cv.histories, r.cv.metric, val_label=val_label)],
-        ))
-    frame = pd.DataFrame(rows)
-    agree = [f"{row['variant']}: {row['prediction_1']}, {row['prediction_2']}" for row in rows]
-    rises = ", ".join(f"{r['variant']} {r['val_loss_final_over_min']:.2g}×" for r in rows)
-    text = (f"Iris as the workshop splits it ({rows[0]['rows_train']} training + {rows[0]['rows_test']} test rows), "
-            f"a 1000-500-70 relu net with Adagrad 0.01, batch 10, {rows[0]['epochs']} epochs (the workshop ran "
-            f"{WORKSHOP['iris_epochs']}), then its three remedies. Gap = training − CV accuracy; the overfit net's "
-            f"is {100 * rows[0]['gap']:.1f} points, the remedies' "
-            f"{', '.join(f'{100 * g:.1f} points' for g in frame['gap'][1:])} (the diagnosis calls a gap above "
-            f"{100 * diagnosis.OVERFIT_ACCURACY_GAP:.0f} points overfitting). The held-out loss shows more than the "
-            f"accuracy: its final value over its lowest is {rises}; a held-out loss that climbs back while the "
-            "training loss keeps falling is the workshop's sign of overfitting (learning curves below). "
-            f"Predictions for the two new flowers "
-            f"(expected {EXPECTED[0]} and {EXPECTED[1]}): {'; '.join(agree)}. The second flower lies on the "
-            "versicolor/virginica border (petal 5.0 × 1.7 cm), so a network may honestly call it either.")
-    sections.insert(0, Section("2 · Iris: overfitting and three remedies", text, tables=["iris_by_variant"]))
-    return rows, sections, specs, measures
+def _equals(source: str, finding: str, observed, expected) -> fnd.Finding:
+    return fnd.Finding(source, finding, fnd.HOLDS if observed == expected else fnd.FAILS,
+                       f"the diagnosis rule gives `{observed}` (table `diagnoses`)",
+                       {"rule": "equals", "observed": observed, "expected": expected})
 
 
 def cnn_experiment(source: str, target: str, train: dict, quick: bool, input_shape) -> Experiment:
@@ -268,57 +237,29 @@ def cnn_experiment(source: str, target: str, train: dict, quick: bool, input_sha
     })
 
 
-def _cnn(quick, seed, progress):
-    rows, sections = [], []
-    exp = cnn_experiment("digits", "digit", CNN_TRAIN, quick, (8, 8, 1)).replace(seed=seed)
-    specs = {"digits": exp.to_dict()}
-    ds = load_dataset(exp.data, seed)
-    row, h = _train_cnn("digits (8×8)", exp, ds, progress)
-    rows.append(row)
-    y_true = ds.decode(ds.y_test)
-    y_pred = ds.decode(predicted_codes(h.head, h.predictions))
-    confusion = tables.confusion_table(y_true, y_pred, list(map(str, ds.classes)))
-    figures = [plots.curves([h.history], "accuracy", val_label="test rows"),
-               plots.confusion(y_true, y_pred, list(map(str, ds.classes)))]
-    mnist_file = mnist_path()
-    if mnist_file.exists():
-        mexp = cnn_experiment("mnist", "digit", MNIST_TRAIN, quick, (28, 28, 1)).replace(seed=seed)
-        mrow, mh = _train_cnn("MNIST (28×28)", mexp, load_mnist(mnist_file, quick), progress)
-        specs["mnist"] = mexp.to_dict()
-        rows.append(mrow)
-        figures.append(plots.curves([mh.history], "accuracy", val_label="test rows"))
-        mnist_text = (f"MNIST from `{mnist_file}` with the workshop's own settings (Adagrad 0.01, batch 100, "
-                      f"{mexp.train.epochs} epochs; the workshop reports over "
-                      f"{100 * WORKSHOP['mnist_test_accuracy_above']:g} %): test accuracy "
-                      f"{mrow['test_accuracy']:.4f}.")
+def _cnn(quick, seed, progress) -> dict:
+    """The CNN on MNIST when its file is there, else on digits; one refit, scored on the test images."""
+    path = mnist_path()
+    if path.exists():
+        exp = cnn_experiment("mnist", "digit", MNIST_TRAIN, quick, (28, 28, 1)).replace(seed=seed)
+        label, ds = "MNIST (28×28)", load_mnist(path, quick)
     else:
-        mnist_text = (f"MNIST was not run: `{mnist_file}` is not there, and this study never downloads. To add it, "
-                      "run once on a machine with internet access `python -c \"import keras; "
-                      "keras.datasets.mnist.load_data()\"` (it saves ~/.keras/datasets/mnist.npz), or copy "
-                      "that file there, then run the study again.")
-    d = rows[0]
-    text = ("The workshop's MNIST network on the bundled 8×8 digits: BatchNorm → Conv2D 4@5×5 relu → "
-            "MaxPool 2 → Conv2D 16@5×5 relu → MaxPool 2 → Flatten → Dense 100 relu → Dropout 0.4 → softmax 10, "
-            f"with 'same' padding so the 8×8 image shrinks to 4×4 and 2×2. Trained on {d['train_rows']} images with "
-            f"{d['optimizer']} {d['learning_rate']}, batch {d['batch_size']}, {d['epochs']} epochs (the workshop's "
-            f"Adagrad/5 epochs is for {WORKSHOP['mnist_train_images']} images), it scores test accuracy "
-            f"{d['test_accuracy']:.4f} on "
-            f"{d['test_rows']} held-out images in {d['seconds']:.0f} s. One network, no cross-validation: the "
-            f"learning curve's validation line is the test rows, as in the workshop's `validation_data`. Engine: "
-            f"{d['engine']}.\n\n{mnist_text}")
-    sections.append(Section("3 · A convolutional network on digits", text, figures=figures, tables=["cnn"]))
-    return rows, sections, confusion, specs
-
-
-def _train_cnn(label, exp, ds, progress):
+        exp = cnn_experiment("digits", "digit", CNN_TRAIN, quick, (8, 8, 1)).replace(seed=seed)
+        label, ds = "digits (8×8)", load_dataset(exp.data, seed)
     t0 = time.perf_counter()
-    h = holdout(exp, ds, engine=CNN_ENGINE, progress=phase(progress, f"CNN {label}"))
+    h = holdout(exp, ds, progress=phase(progress, f"CNN {label}"))
     t = exp.train
     row = {"data": label, "test_accuracy": h.scores["accuracy"], "test_loss": h.scores["loss"], "epochs": t.epochs,
            "optimizer": t.optimizer, "learning_rate": t.learning_rate, "batch_size": t.batch_size,
            "train_rows": int(len(ds.y_train)), "test_rows": int(len(ds.y_test)), "engine": h.engine,
            "seconds": time.perf_counter() - t0}
-    return row, h
+    from denselab.report import tables
+    from denselab.train.engine import predicted_codes
+
+    y_true, y_pred = ds.decode(ds.y_test), ds.decode(predicted_codes(h.head, h.predictions))
+    return {"rows": [row], "holdout": h, "y_true": y_true, "y_pred": y_pred, "classes": list(map(str, ds.classes)),
+            "confusion": tables.confusion_table(y_true, y_pred, list(map(str, ds.classes))),
+            "mnist": path.exists(), "quick": quick, "specs": {label: exp.to_dict()}}
 
 
 def mnist_path() -> Path:
@@ -339,7 +280,3 @@ def load_mnist(path: Path, quick: bool) -> Dataset:
                    x_test=(x_test.reshape(len(x_test), -1) / 255.0).astype(np.float32),
                    y_test=y_test.astype(np.int32), task="classification", target="digit",
                    feature_names=names, raw_features=names, classes=tuple(range(10)), scaling="none")
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.3g}×" if b > 0 else "infinitely"

@@ -129,8 +129,10 @@ def plain_mlp(model: ModelSpec):
     """The template layer of a plain Dense MLP (≥ 1 hidden dense layers equal but for
     `units`, no reshaping), else None: the networks `depth`/`units`/`activation` describe."""
     hidden = tuple(model.hidden)
-    template = model.layer if model.layer is not None else (hidden[0] if hidden else None)
-    if template is None or template.type != "dense" or model.input_shape is not None:
+    if not hidden:  # `depth: 0`: no hidden layer to describe
+        return None
+    template = model.layer if model.layer is not None else hidden[0]
+    if template.type != "dense" or model.input_shape is not None:
         return None
     if any(dataclasses.replace(layer, units=template.units) != template for layer in hidden):
         return None

@@ -46,7 +46,8 @@ def check(epochs: int, members: int, params: int, eval_rows: int = 0, outputs: i
         return
     history = members * epochs * HISTORY_BYTES_PER_EPOCH
     what = ("their epoch histories" if history >= need / 2 else "their weights")
-    raise SpecError(f"train.epochs: {epochs} epochs × {members} members (folds × seeds) of a {params}-weight network "
+    raise SpecError(f"train.epochs: {epochs} epochs × {members} members (folds × seeds, × trials of a search "
+                    f"batch) of a {params}-weight network "
                     f"need about {_size(need)} for {what}, more than half the {_size(budget * 2)} of free "
                     "memory; lower train.epochs (train.patience stops early), evaluate.folds, evaluate.seeds "
                     "or the network's size")
