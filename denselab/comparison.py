@@ -135,9 +135,8 @@ def build(entries: list[Entry], metric: str, n_train: float, n_test: float, rope
     paired = {e.name: np.nan_to_num(e.per_split, nan=_worst(metric)) for e in entries}
     tests = _versus_best(paired, greater, n_train, n_test, rope)
     nets = [e.name for e in entries if e.kind == "network"]
-    tied = _tied(paired, tests, greater)
-    net_tests = _versus_best({k: paired[k] for k in nets}, greater, n_train, n_test, rope)
-    net_tied = _tied({k: paired[k] for k in nets}, net_tests, greater)
+    tied = _tied(paired, greater, n_train, n_test)
+    net_tied = _tied({k: paired[k] for k in nets}, greater, n_train, n_test)
     n_params = {e.name: e.n_params or 0 for e in entries}
     recommended = stats.simplest_of(net_tied, n_params) if net_tied else None
     untested = {"diff_vs_best": math.nan, "p_vs_best": math.nan, "p_holm": math.nan, "p_better": math.nan,
@@ -225,14 +224,13 @@ def _worst(metric: str) -> float:
     return worst if math.isfinite(worst) else (-1e12 if metrics.METRICS[metric].greater_is_better else 1e12)
 
 
-def _tied(scores: dict, tests: dict, greater: bool) -> list:
+def _tied(scores: dict, greater: bool, n_train: float, n_test: float) -> list:
+    """The arms tied with the best (exact or Holm-adjusted p ≥ 0.05): `stats.ties`' rule."""
     if not scores:
         return []
-    best = stats.best_name(scores, greater)
-    best_mean = float(np.mean(scores[best]))
-    return [k for k, v in scores.items()
-            if k == best or float(np.mean(v)) == best_mean
-            or (k in tests and math.isfinite(tests[k].get("p_holm", math.nan)) and tests[k]["p_holm"] >= stats.ALPHA)]
+    if len(scores) < 2 or len(next(iter(scores.values()))) < 2:
+        return list(scores)[:1] if len(scores) < 2 else [stats.best_name(scores, greater)]
+    return stats.ties(scores, greater, n_train, n_test).tied
 
 
 __all__ = ["table", "build", "Entry", "verdict", "health", "score_baselines", "BaselineResult", "COLUMNS"]

@@ -29,8 +29,9 @@ TINY = ["--set", "train.epochs=2", "--set", "evaluate.folds=2", "--set", "train.
 # command prefix (as written in the README) → why a test cannot run it here
 NOT_RUN = {
     "scripts/test": "the test suite itself (this test is part of it)",
-    ".venv/bin/denselab study": "a whole study takes minutes to an hour; each study's --quick run is "
-                                "tests/test_studies_rocks_workshop.py, test_study_catalogue.py, test_study_synthetic2d.py",
+    **{f".venv/bin/denselab study {name}": "a whole study takes minutes to an hour; each study's --quick run is "
+       "tests/test_studies_rocks_workshop.py, test_study_catalogue.py, test_study_synthetic2d.py"
+       for name in ("rocks", "workshop", "synthetic2d", "catalogue")},
     ".venv/bin/denselab serve": "a web server that runs until stopped; tests/test_web_api.py drives the same app",
     ".venv/bin/denselab dashboard": "a web server that runs until stopped; tests/test_terminal.py reads a "
                                     "denselab study through the same optuna-dashboard app",
@@ -47,6 +48,14 @@ SHORTER = {
     ".venv/bin/denselab run andes.yaml --set train.epochs=5": [".venv/bin/denselab", "run", "andes.yaml", *TINY],
     ".venv/bin/denselab search examples/iris-search.yaml --trials 20": [
         ".venv/bin/denselab", "search", "examples/iris-search.yaml", "--trials", "2", *TINY],
+    ".venv/bin/denselab search examples/rocks-architecture.yaml": [
+        ".venv/bin/denselab", "search", "examples/rocks-architecture.yaml", "--trials", "3", *TINY],
+    ".venv/bin/denselab study overview --data rocks --target Rock_type --quick": [
+        ".venv/bin/denselab", "study", "overview", "--data", "rocks", "--target", "Rock_type", "--quick",
+        "--quiet", *TINY, "--set", "evaluate.baselines=[majority, logistic_regression]"],
+    ".venv/bin/denselab study architectures --data rocks --target Rock_type --quick": [
+        ".venv/bin/denselab", "study", "architectures", "--data", "rocks", "--target", "Rock_type", "--quick",
+        "--quiet", *TINY, "--set", "evaluate.baselines=none"],
 }
 
 
@@ -118,6 +127,10 @@ def test_bash_blocks_run(checkout):
                      r"trachyandesite)", out[".venv/bin/denselab run andes.yaml --out runs/andes"])
     assert "rocks" in out[".venv/bin/denselab datasets"] and "iris" in out[".venv/bin/denselab examples"]
     assert "best params:" in out[".venv/bin/denselab search examples/iris-search.yaml --trials 20"]
+    arch = next(v for k, v in out.items() if k.startswith(".venv/bin/denselab search examples/rocks-architecture"))
+    assert "model.depth=" in arch and "model.layer.units=" in arch
+    overview = next(v for k, v in out.items() if k.startswith(".venv/bin/denselab study overview"))
+    assert "overview_arms:" in overview and "report: " in overview
 
 
 def test_error_lines_are_what_the_commands_print(checkout):
@@ -144,13 +157,14 @@ def test_yaml_blocks_are_specs_that_load(checkout):
     from denselab.spec import Experiment
 
     specs = [yaml.safe_load(b) for b in blocks("yaml")]
-    assert len(specs) == 2
+    assert len(specs) == 3
     for spec in specs:
         if "search" in spec:
             assert parse(spec).sampler == spec["search"]["sampler"]
-            shipped = _leaves(yaml.safe_load((ROOT / "examples" / "iris-search.yaml").read_text()))
+            example = f"examples/{spec['name']}.yaml"  # the README's commands run the shipped copy
+            shipped = _leaves(yaml.safe_load((ROOT / example).read_text()))
             differs = {k: v for k, v in _leaves(spec).items() if shipped.get(k) != v}
-            assert not differs, f"README's search spec says {differs}; examples/iris-search.yaml, which its " \
+            assert not differs, f"README's search spec says {differs}; {example}, which its " \
                                 f"commands run, says otherwise"
         else:
             Experiment.from_dict(spec)

@@ -71,6 +71,17 @@ def test_the_page_opens_with_the_lectures_findings_from_the_members_scores(quick
     assert all("collapsed_members" in r for r in saved["tables"]["optimizers"])
 
 
+def test_keras_workflow_runs_every_call_on_one_net(quick):
+    _, saved, out = quick
+    calls = [r["call"] for r in saved["tables"]["keras_workflow"]]
+    assert calls[:3] == ["model.summary()", "model.get_config()", "model.get_weights() shapes"]
+    numbers = saved["keras_workflow"]
+    assert numbers["max_abs_diff_after_load"] < 1e-5  # save → load → the same predictions
+    assert numbers["weight_shapes"] == [[4, 20], [20], [20, 20], [20], [20, 3], [3]]
+    assert numbers["lstm_output_shape"] == [4, 1] and numbers["test_rows"] == 30
+    assert all(abs(sum(p) - 1) < 1e-5 for p in numbers["proba"])
+
+
 def test_study_refuses_user_data(tmp_path):
     with pytest.raises(DataError, match="catalogue: the study uses its own built-in data"):
         catalogue.run(tmp_path / "x", data=(np.zeros((4, 2)), np.zeros(4)))

@@ -37,11 +37,15 @@ def app(storage: str | None = None):
 
 def serve(storage: str | None = None, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the dashboard until Ctrl-C (prints its URL, opens nothing)."""
-    from wsgiref.simple_server import make_server
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):  # a line per request (the page polls) would bury the URL line
+            pass
 
     wsgi = app(storage)
     try:
-        server = make_server(host, port, wsgi)
+        server = make_server(host, port, wsgi, handler_class=Quiet)
     except OSError as exc:
         raise DenselabError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
                             "choose another --port") from None

@@ -72,6 +72,7 @@ from denselab.report import catalogue_report, diagnosis
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
 from denselab.studies import findings as fnd
+from denselab.studies.catalogue_workflow import run_workflow
 from denselab.studies import synthetic2d
 from denselab.train.plan import Plan, run_engine
 from denselab.workflow import manifest
@@ -430,10 +431,19 @@ def _derivative_figure(curves: dict) -> Figure:
 
 # --- figures ------------------------------------------------------------------------
 
-def _heatmap(table: pd.DataFrame, row: str, col: str, value: str, title: str, fmt="{:.3f}", cmap="viridis"):
-    pivot = table.pivot(index=row, columns=col, values=value)
-    pivot = pivot.reindex(index=list(dict.fromkeys(table[row])), columns=list(dict.fromkeys(table[col])))
-    fig = Figure(figsize=(1.6 + 1.3 * pivot.shape[1], 1.0 + 0.36 * pivot.shape[0]), layout="constrained")
+def _heatmap(table: pd.DataFrame, row: str, col: str, value: str, title: str, fmt="{:.3f}", cmap="viridis",
+             n: int | None = None):
+    """A value per (row, col); with `n`, each cell also shows the sample std over the n folds (the
+    `*_std` column beside a `*_mean` value), so a difference can be read against its spread."""
+    order = dict(index=list(dict.fromkeys(table[row])), columns=list(dict.fromkeys(table[col])))
+    pivot = table.pivot(index=row, columns=col, values=value).reindex(**order)
+    spread = value.replace("_mean", "_std")
+    std = table.pivot(index=row, columns=col, values=spread).reindex(**order).to_numpy(float) \
+        if n and value.endswith("_mean") and spread in table else None
+    if std is not None:
+        title += f" ± sample std, n = {n} folds"
+    fig = Figure(figsize=(1.6 + 1.3 * pivot.shape[1], 1.0 + (0.5 if std is not None else 0.36) * pivot.shape[0]),
+                 layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(pivot.to_numpy(float), aspect="auto", cmap=cmap)
     ax.set_xticks(range(pivot.shape[1]), pivot.columns)
@@ -444,7 +454,9 @@ def _heatmap(table: pd.DataFrame, row: str, col: str, value: str, title: str, fm
     for i in range(pivot.shape[0]):
         for j in range(pivot.shape[1]):
             v = values[i, j]
-            ax.text(j, i, "—" if not np.isfinite(v) else fmt.format(v), ha="center", va="center", fontsize=8,
+            shown = fmt.format(v) + (f"\n± {fmt.format(std[i, j])}" if std is not None and np.isfinite(std[i, j])
+                                     else "")
+            ax.text(j, i, "—" if not np.isfinite(v) else shown, ha="center", va="center", fontsize=8,
                     color="white" if np.isfinite(v) and v < middle else "black")
     fig.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title(title)
@@ -539,6 +551,9 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     t = time.perf_counter()
     topo, topo_curves = topologies_table(seed, digits_epochs, sunspot_epochs, rnns, progress)
     timing["topologies_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    workflow, workflow_numbers = run_workflow(seed, epochs_for("iris", epochs, quick))
+    timing["keras_workflow_s"] = time.perf_counter() - t
     timing["wall_s"] = time.perf_counter() - started
     timing["cpu_s"] = time.process_time() - cpu_started  # all threads: less sensitive to a loaded machine
 
@@ -553,11 +568,11 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     found = _findings(act)
     frames = {"findings": fnd.frame(found), "findings_numbers": fnd.numbers(found), "activations": act,
               "activation_members": act.attrs["members"], "losses": loss, "optimizers": opt, "topologies": topo,
-              "topology_data": topology_data(seed), "derivatives": derivs,
+              "topology_data": topology_data(seed), "derivatives": derivs, "keras_workflow": workflow,
               "timing": pd.DataFrame([{"part": k.removesuffix("_s"), "seconds": v} for k, v in timing.items()])}
     results = {"name": "catalogue", "study": "catalogue", "quick": quick, "settings": settings,
                "references": REFERENCES, "rules": fnd.RULE_NUMBERS, "findings_counts": fnd.counts(frames["findings"]),
-               "manifest": manifest(seed), "timing": timing,
+               "manifest": manifest(seed), "timing": timing, "keras_workflow": workflow_numbers,
                "curves": {"activations": act_curves, "losses": loss_curves, "optimizers": opt_curves},
                "tables": {k: f.to_dict(orient="records") for k, f in frames.items()}}
     sections = _sections(settings, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo_curves, quick)
@@ -629,7 +644,8 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                 figures=[_derivative_figure(deriv_curves)], tables=["derivatives"]),
         Section("Activations × data sets",
                 cv_text + " " + _best(act, "dataset", "activation"),
-                figures=[_heatmap(act, "activation", "dataset", "accuracy_mean", "CV accuracy (mean over folds)"),
+                figures=[_heatmap(act, "activation", "dataset", "accuracy_mean", "CV accuracy (mean over folds)",
+                                  n=s["folds"]),
                          _curves_by(act_curves, "dataset", "activation", "val_accuracy",
                                     "Held-out-fold accuracy per epoch (mean over folds)", "accuracy")]
                 + catalogue_report.linear_maps(act.attrs["nets"]),
@@ -639,7 +655,7 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                 "(l1, l2, hinge family) get a linear output layer, the others a softmax; on the binary sets each "
                 "gets two one-hot output units; `log` is categorical cross-entropy. seconds_per_epoch is that "
                 "call's fleet run time / its epochs (3 networks, compile excluded). " + _best(loss, "dataset", "loss"),
-                figures=[_heatmap(loss, "loss", "dataset", "accuracy_mean", "CV accuracy (mean over folds)"),
+                figures=[_heatmap(loss, "loss", "dataset", "accuracy_mean", "CV accuracy (mean over folds)", n=s["folds"]),
                          _heatmap(loss, "loss", "dataset", "seconds_per_epoch", "Seconds per epoch (fleet of 3)",
                                   fmt="{:.4f}", cmap="magma"),
                          _curves_by(loss_curves, "dataset", "loss", "val_accuracy",
@@ -673,6 +689,13 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
                 "training call, compile included. The curves are the test rows after each epoch, shown only to "
                 "see over-fitting: they choose nothing (the last epoch's weights are scored).",
                 figures=[_topology_curves(topo_curves)], tables=["topologies", "topology_data"]),
+        Section("The Keras workflow on one net",
+                "The lecture's cheat sheet, call by call, on the real `keras.Model` of one Dense 20 → Dense 20 relu "
+                "net trained on iris (refit on its training rows, scored on its test rows; numbers in "
+                "results.json `keras_workflow`). Saving writes the net with its scaling as a first layer; loading "
+                "it back gives the same probabilities. The Embedding + LSTM text classifier of the cheat sheet is "
+                "built and called on random token ids only: this study has no text to train it on.",
+                tables=["keras_workflow"]),
         Section("Run time", "Seconds per part of this run on this machine (compiles included); wall = the whole study, cpu = the "
                 "process's CPU seconds over all threads (the machine may have been shared).", tables=["timing"]),
     ]

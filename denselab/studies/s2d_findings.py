@@ -89,7 +89,7 @@ def _grid(grid: pd.DataFrame, zeros_best: pd.DataFrame) -> list:
         claims = [("The best drop-out rate is around 0.3 (Table II)", "dropout 0.3", lambda c: "/dropout 0.3" in c)]
         if f in TWO_CLUSTERS:
             depth = min(members["depth"])
-            claims.insert(0, (f"SGD and fewer layers give the best accuracy on two clusters (Table II, text)",
+            claims.insert(0, ("SGD and fewer layers give the best accuracy on two clusters (Table II, text)",
                               f"SGD at depth {depth}", lambda c, d=depth: c.startswith("sgd/") and f"/depth {d}/" in c))
         for source, what, pick in claims:
             chosen = [c for c in table.index if pick(c)]

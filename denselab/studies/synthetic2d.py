@@ -69,12 +69,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from denselab.data.prepare import load_dataset
 from denselab.errors import DataError
 from denselab.models.build import build_model, head_for
-from denselab.report import plots
+from denselab.report import plots, synthetic2d_report
 from denselab.report.html import Section, write_report
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
 from denselab.studies import findings as fnd
@@ -110,6 +109,7 @@ INIT_EPOCHS = 400
 INIT_LEARNING_RATE = 0.002
 INIT_DROPOUT = 0.0
 INIT_SEEDS = 2
+NEAR_CHANCE = 0.05  # report.diagnosis's margin: "not learned" = within 5 points of the majority class
 # Prodan et al.'s Table III, as printed (accuracy as a fraction).
 SOURCE_TABLE_III = {
     "initializer": ["zeros", "ones", "random_uniform", "random_normal", "truncated_normal", "orthogonal"],
@@ -273,6 +273,8 @@ def initializers(functions, n, epochs, n_seeds, seed, names=INITIALIZERS, progre
     table.attrs["members"] = members  # per-member scores for the findings' tests
     positive = {f: float(np.mean(ds.y_train)) for f, ds in datasets}
     table["majority_rate"] = table["function"].map({f: max(p, 1 - p) for f, p in positive.items()})
+    # a net that has not learned: within NEAR_CHANCE of always predicting the majority class
+    table["learned"] = table["accuracy_mean"] > table["majority_rate"] + NEAR_CHANCE
     return table
 
 
@@ -492,7 +494,7 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
                      "domain": list(DOMAIN),
                      "initializers": {"epochs": init_epochs, "learning_rate": INIT_LEARNING_RATE,
                                       "dropout": INIT_DROPOUT, "seeds": q["seeds"] if quick else INIT_SEEDS}},
-        "manifest": manifest(seed), "rules": fnd.RULE_NUMBERS, "aug_n": n if quick else AUG_N,
+        "manifest": manifest(seed), "rules": fnd.RULE_NUMBERS, "aug_n": n if quick else AUG_N, "near_chance": NEAR_CHANCE,
         "aug_ceiling": {"n": N_DEFAULT, "measured": [0.991, 0.993]},  # Table I at N = 4000 (page text)
     }
     results["findings_counts"] = fnd.counts(frames["findings"])
@@ -506,21 +508,6 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
 
 
 # --- the page -------------------------------------------------------------------
-
-def _versus_n(table: pd.DataFrame) -> Figure:
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for f, part in table.groupby("function", sort=False):
-        for ax, col in zip(axes, ("accuracy", "loss")):
-            ax.errorbar(part["n"], part[f"{col}_mean"], yerr=part[f"{col}_std"].fillna(0), marker="o",
-                        capsize=3, label=f)
-    for ax, col in zip(axes, ("accuracy", "loss")):
-        ax.set(xscale="log", xlabel="number of samples N", ylabel=f"CV {col} (mean ± std over folds)",
-               title=f"{col} vs N")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return fig
-
 
 def _predictor(entry):
     model = build_model(entry["model"], entry["head"], 2)
@@ -543,14 +530,15 @@ def _sections(results, frames, hist, best, datasets, quick) -> list:
              f"sample std over folds (and seeds).{quick_note}")
     note = "Quick mode: small N and few epochs: the verdicts only show that the rules run." if quick else ""
     sections = [fnd.section(frames["findings"], note), Section("Learning curves", intro,
-                        figures=[plots.curves(hist[f], "accuracy", title=f) for f in hist], tables=["curves_summary"])]
+                        figures=[synthetic2d_report.labelled_data(datasets)]
+                        + [plots.curves(hist[f], "accuracy", title=f) for f in hist], tables=["curves_summary"])]
     st = frames["samples"]
     sections.append(Section(
         "Accuracy and loss vs the number of samples",
         "f1, f2, f3 at each N (3-fold CV on N rows, one fleet per N). " + _trend_text(st)
         + " f2's slow rise reflects the base net's short training as much as N: the initializer table below "
         "trains f2 to convergence.",
-        figures=[_versus_n(st)], tables=["samples"]))
+        figures=[synthetic2d_report.versus_n(st)], tables=["samples"]))
     sections.append(Section(
         "Gaussian-noise augmentation (f1)",
         f"N = {results['aug_n']} rows (at N = 4000 every variant sat at the base net's ceiling, 99.1-99.3 %, "
@@ -573,7 +561,7 @@ def _sections(results, frames, hist, best, datasets, quick) -> list:
         "`majority_rate`). Ones: every unit of a layer gets the same weights and the same gradient, so the net "
         "stays one unit wide and can draw one straight boundary at best: a line cannot follow f1's triangle or "
         "f2's rings, but most of f3's plane is split by the line x1 = 0, so one boundary already scores high "
-        "there. " + _init_text(it)
+        "there. " + _init_text(it) + _not_learned(it)
         + "\n\n" + _source_text(frames["initializers_source"], it),
         figures=[plots.bar_scores(it.assign(label=it["function"] + " · " + it["initializer"]), "label",
                                   "accuracy_mean", "accuracy_std", "CV accuracy per initializer")],
@@ -620,6 +608,13 @@ def _trend_text(table: pd.DataFrame) -> str:
         parts.append(f"{f}: {100 * a['accuracy_mean']:.1f}% at N={int(a['n'])} → {100 * b['accuracy_mean']:.1f}% "
                      f"at N={int(b['n'])}")
     return "; ".join(parts) + "."
+
+
+def _not_learned(table: pd.DataFrame) -> str:
+    """The nets the `learned` column flags: within NEAR_CHANCE of the majority-class rate."""
+    flat = [f"{r['function']} {r['initializer']}" for _, r in table.iterrows() if not r["learned"]]
+    return (f" Not learned (mean CV accuracy within {100 * NEAR_CHANCE:g} points of the majority class, column "
+            f"`learned`): {', '.join(flat)}." if flat else " Every net here learned (column `learned`).")
 
 
 def _init_text(table: pd.DataFrame) -> str:

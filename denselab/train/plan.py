@@ -186,14 +186,7 @@ class Plan:
     @property
     def metric(self) -> str:
         """The primary metric (`evaluate.metric`; `auto`: accuracy or rmse): what tables rank."""
-        from denselab import metrics
-
-        chosen = self.experiment.evaluate.metric
-        name = metrics.default_metric(self.dataset.task) if chosen == "auto" else chosen
-        if metrics.METRICS[name].task != self.dataset.task:
-            raise SpecError(f"evaluate.metric: `{name}` is a {metrics.METRICS[name].task} metric and this is "
-                            f"{self.dataset.task}; choose one of {', '.join(metrics.names(self.dataset.task))}")
-        return name
+        return self.experiment.evaluate.metric_for(self.dataset.task)
 
     @property
     def n_seeds(self) -> int:
