@@ -18,7 +18,7 @@ KerasTuner is not a denselab dependency: install it for this benchmark only
 (`pip install keras-tuner six`); without it, (b) is skipped with a message.
 
 Prints a table and `name: number` lines, and the load average (the machine may be
-shared). `--quick` (a few minutes) trains 10 epochs and times 4 of the 40 trials for
+shared). `--quick` (5–8 minutes on 2 shared cores) trains 10 epochs and times 4 of the 40 trials for
 (b) and (c), scaled to 40 (marked "est."); denselab always runs all 40 trials.
 
 Usage:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from denselab import comparison
+from denselab.report.notebook import ReportView
 from denselab.errors import SpecError, suggest
 from denselab.spec import Experiment, apply_override
 from denselab.train.plan import Arm, Plan
@@ -260,10 +261,43 @@ def study(name: str, out=None, *, spec=None, data=None, target=None, overrides=N
              f"{len(ds.y_train)} training rows (cross-validated), {len(ds.y_test)} held-out test rows. "
              f"Base network: {_describe(base)}; {base.train.optimizer}, learning rate {base.train.learning_rate:g}, "
              f"{base.train.epochs} epochs, batch {base.train.batch_size}. Primary metric: {plan.metric}.")
-    path = analysis_report.write(out, f"denselab · {name}", intro, parts, plan, extra)
-    results = json.loads((path.parent / "results.json").read_text())
+    sections, tables, raw = analysis_report.compose(intro, parts, plan, extra)
+    results = _ready(raw)
     results["wall_s"] = time.perf_counter() - started
-    return {**results, "out": str(out)}
+    analysis_report.write(out, f"denselab · {name}", sections, tables, results)
+    return StudyResult({**results, "out": str(out)}, lambda: analysis_report.compose(intro, parts, plan, extra)[:2],
+                       f"denselab study · {name}")
+
+
+def _ready(results: dict) -> dict:
+    """What results.json holds (plain JSON: NaN → null), as the caller gets it back."""
+    from denselab.report.html import to_json
+
+    return json.loads(to_json(results))
+
+
+class StudyResult(ReportView, dict):
+    """An analysis's results (what results.json holds, plus `out`) that shows itself in a notebook:
+    the verdicts as headline, the comparison tables and charts (`table(name)`, `figure(name)`)."""
+
+    def __init__(self, results: dict, compose, title: str):
+        super().__init__(results)
+        self._recompose, self._name = compose, title
+
+    def _compose(self):
+        return self._recompose()
+
+    def _title(self) -> str:
+        return self._name
+
+    def _headline(self) -> list:
+        lines = list(self.get("verdicts", {}).values())
+        rec = self.get("recommended")
+        if rec:
+            test = ", ".join(f"test {k} {v:.4f}" for k, v in rec["test"].items() if k not in ("n", "ci_low", "ci_high")
+                             and isinstance(v, float))
+            lines.insert(0, f"recommended: {rec['name']} ({rec['n_params']} parameters; {test})")
+        return lines
 
 
 def _describe(exp: Experiment) -> str:

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from denselab import metrics
 from denselab.errors import SpecError, suggest
+from denselab.models.names import BASELINE_NAMES
 
 # n_jobs=1: the machines this runs on have 2 cores, and the networks' engine uses them.
 # 50 trees (half scikit-learn's default; a forest's accuracy has levelled off by then on
@@ -58,8 +59,8 @@ FIELD = "evaluate.baselines"
 
 
 def names(task: str) -> list:
-    """The built-in baseline names of `task` (also what `default` picks)."""
-    return list(_FACTORIES[task])
+    """The built-in baseline names of `task` (also what `default` picks; `models.names` lists them)."""
+    return list(BASELINE_NAMES[task])
 
 
 def resolve(task: str, choice="default", seed: int = 0) -> dict:

@@ -392,19 +392,21 @@ class EvalSpec:
     baselines: Union[str, tuple] = "default"
 
     def __post_init__(self):
-        from denselab import baselines, metrics
+        from denselab.models.names import BASELINE_NAMES, METRIC_NAMES
 
         _choice("evaluate.engine", self.engine, ENGINES)
-        _choice("evaluate.metric", self.metric, ("auto", *metrics.METRICS))
+        _choice("evaluate.metric", self.metric, ("auto", *(m for task in METRIC_NAMES.values() for m in task)))
         if not self.rope >= 0:
             raise SpecError(f"evaluate.rope: got {self.rope}; expected >= 0 (in the metric's units), e.g. 0.01")
-        known = {"default", "none", *baselines.names("classification"), *baselines.names("regression")}
+        known = {"default", "none", *(b for task in BASELINE_NAMES.values() for b in task)}
         for item in (self.baselines,) if isinstance(self.baselines, str) else self.baselines:
             if not isinstance(item, str) or item not in known and not any(c in item for c in ".:"):
                 raise SpecError(f"evaluate.baselines: unknown baseline `{item}`{suggest(str(item), known)}; "
                                 f"expected default, none, a list of: {', '.join(sorted(known - {'default', 'none'}))}"
                                 ", or a scikit-learn estimator's import path such as sklearn.svm:SVC")
             if item not in known:
+                from denselab import baselines
+
                 baselines.import_estimator(item)  # a typo in a path fails before any data is read
         if self.folds < 2:
             raise SpecError(f"evaluate.folds: got {self.folds}; expected at least 2, e.g. 10")

@@ -87,3 +87,14 @@ def test_study_errors_are_one_line(tmp_path, capsys):
     assert "--spec and --set go with the analyses" in capsys.readouterr().err
     assert main(["study", "architecture", "--quiet"]) == 2
     assert "did you mean `architectures`" in capsys.readouterr().err
+
+
+def test_a_study_result_shows_itself_in_a_notebook(tmp_path):
+    cls, _ = _tables(tmp_path)
+    r = denselab.study("samples", tmp_path / "nb", data=str(cls), target="label", quick=True, overrides=TINY)
+    assert repr(r).startswith("<StudyResult denselab study · samples · ") and len(repr(r)) < 600
+    html = r._repr_html_()
+    assert "<table" in html and "data:image/png;base64," in html and r["verdicts"]["samples"] in html
+    assert r.table("samples").equals(pd.DataFrame(r.tables()["samples"])) and "samples_2" in r.figures()
+    assert r["out"] == str(tmp_path / "nb") and json.loads((tmp_path / "nb" / "results.json").read_text())[
+        "verdicts"] == r["verdicts"]

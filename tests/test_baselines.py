@@ -160,3 +160,13 @@ def test_evaluate_baselines_in_the_spec():
         spec(["sklearn.svm:SVX"])  # before any data is read
     with pytest.raises(SpecError, match=r"evaluate.baselines: `pandas:DataFrame` is not a scikit-learn estimator"):
         spec("pandas:DataFrame")
+
+
+def test_plain_name_lists_match_the_registries():
+    """spec.py checks names from `models.names` (no scikit-learn import): they must be the real ones."""
+    from denselab import metrics
+    from denselab.baselines import _FACTORIES
+    from denselab.models.names import BASELINE_NAMES, METRIC_NAMES
+
+    assert {task: tuple(f) for task, f in _FACTORIES.items()} == BASELINE_NAMES
+    assert {task: tuple(metrics.names(task)) for task in METRIC_NAMES} == METRIC_NAMES

@@ -40,11 +40,13 @@ def test_summary_statistics():
     assert Summary.of([0.8, 0.9, 1.0], "accuracy").ci95[1] == 1.0  # clipped to the metric's range
 
 
-def test_seeds_repeat_members_with_new_splits():
+def test_repeats_give_new_splits_and_seeds_new_members_on_each_split():
     exp = Experiment.from_dict({"data": {"source": "iris"}, "train": {"epochs": 3},
-                                "evaluate": {"folds": 3, "seeds": 2}})
+                                "evaluate": {"folds": 3, "seeds": 2, "repeats": 2}})
     cv = cross_validate(exp)
-    assert cv.fold.tolist() == [0, 1, 2, 0, 1, 2] and cv.seed.tolist() == [0, 0, 0, 1, 1, 1]
+    assert cv.repeat.tolist() == [0] * 6 + [1] * 6
+    assert cv.fold.tolist() == [0, 0, 1, 1, 2, 2] * 2 and cv.seed.tolist() == [0, 1] * 6
+    assert len(cv.split_scores) == 6  # the seeds of a split averaged: what tests between arms pair
 
 
 def test_early_stopping_never_watches_the_scored_fold():

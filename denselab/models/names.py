@@ -16,6 +16,13 @@ from __future__ import annotations
 
 from denselab.models._registry import canonical
 
+# metrics and baselines by task (`denselab.metrics.METRICS`, `denselab.baselines`), for the same
+# reason: `evaluate.metric` and `evaluate.baselines` are checked without importing scikit-learn
+METRIC_NAMES = {"classification": ("accuracy", "balanced_accuracy", "f1_macro", "log_loss"),
+                "regression": ("rmse", "mae", "r2", "mse")}
+BASELINE_NAMES = {"classification": ("majority", "logistic_regression", "random_forest", "hist_gradient_boosting"),
+                  "regression": ("mean", "ridge", "random_forest", "hist_gradient_boosting")}
+
 ACTIVATIONS_KERAS = (
     "linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
     "gelu", "silu", "leaky_relu", "relu6", "hard_sigmoid", "exponential",

@@ -78,8 +78,9 @@ def gap_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write(out: Path, title: str, intro: str, parts: list, plan, extra: dict | None = None) -> Path:
-    """One page: an intro, a section per analysis, the overview's recommendation (`extra`)."""
+def compose(intro: str, parts: list, plan, extra: dict | None = None) -> tuple[list, dict, dict]:
+    """(sections, tables, results) of the page: an intro, a section per analysis, the overview's
+    recommendation (`extra`)."""
     ev = plan.experiment.evaluate
     rules = RULES.format(splits=len(plan.splits), repeats=plan.repeats, folds=plan.folds, seeds=ev.seeds,
                          rope=ev.rope)
@@ -110,6 +111,10 @@ def write(out: Path, title: str, intro: str, parts: list, plan, extra: dict | No
         results.update(extra.get("results", {}))
     results["tables"] = {k: v.to_dict(orient="records") for k, v in tables.items()}
     results.update(plan_info(plan))
+    return sections, tables, results
+
+
+def write(out: Path, title: str, sections: list, tables: dict, results: dict) -> Path:
     write_report(Path(out), title, sections, results, tables)
     return Path(out) / "report.html"
 
