@@ -195,7 +195,7 @@ def analyse(name: str, plan: Plan, base: Experiment, *, quick: bool = False, bas
     arms = arms_of(name, base, quick, ds.task, ds.n_targets, overview)
     results = plan.run(arms, engine=engine, progress=progress)
     frame = comparison.table(plan, results, baselines)
-    notes = sorted({n for r in results for n in r.notes})
+    notes = sorted({n for r in results for n in r.notes} | {n for b in baselines or [] for n in b.notes})
     return AnalysisResult(name, frame, comparison.verdict(frame), results, time.perf_counter() - started, notes)
 
 

@@ -85,10 +85,12 @@ def score_run(exp, ds, cv, final) -> dict:
         "comparison": frame.to_dict(orient="records"),
         "verdict": comparison.verdict(frame),
         "health": {key: v for key, v in h.items() if key != "members"},
-        "notes": edge_notes(ds, plan.splits, exp.evaluate.folds) + [n for b in base for n in b.notes],
+        "notes": list(dict.fromkeys(edge_notes(ds, plan.splits, exp.evaluate.folds) + [n for b in base for n in b.notes])),
     }
     if len(ds.y_test) and base:
-        estimators = baselines.resolve(task, exp.evaluate.baselines, seed=exp.seed)
+        scored_on_folds = {b.name for b in base}  # the same set (the default drops some for many classes)
+        estimators = {name: est for name, est in baselines.resolve(task, exp.evaluate.baselines, seed=exp.seed).items()
+                      if name in scored_on_folds}
         for name, scored in baselines.score_on_test(estimators, ds, task).items():
             results["baselines"][name]["test"] = scored["scores"]
             results["notes"] += [n for n in scored["notes"] if n not in results["notes"]]

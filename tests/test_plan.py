@@ -119,3 +119,14 @@ def test_regression_plans_rank_by_rmse():
     table = comparison.table(plan, [result], comparison.score_baselines(plan))
     assert table.iloc[0]["name"] == "ridge" and table["metric"].eq("rmse").all()
     np.testing.assert_allclose(result.values("mse"), result.scores ** 2, rtol=1e-5)
+
+
+def test_many_classes_leave_gradient_boosting_out_of_the_default_baselines_and_say_so():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300),
+                          "k": [f"c{i % 30}" for i in range(300)]})
+    exp = Experiment.from_dict({"data": {"source": "frame", "target": "k", "test_size": 0.0},
+                                "evaluate": {"folds": 2, "stratified": False}})
+    base = comparison.score_baselines(Plan.cv(exp, data=frame))
+    assert [b.name for b in base] == ["majority", "logistic_regression", "random_forest"]
+    assert "hist_gradient_boosting is left out" in base[0].notes[0]
