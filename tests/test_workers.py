@@ -227,13 +227,15 @@ def test_a_raising_unit_is_retried_at_most_r_times_and_status_says_so(tmp_path, 
     from denselab.cli import main
 
     raw = grid_spec("raises", [0.05], retries=1)
-    raw["search"]["space"]["model.hidden[0].units"] = [3, 4, 5]
+    # batch sizes are structure (widths would pack into one engine call, one unit for all three)
+    raw["search"]["space"]["train.batch_size"] = [3, 4, 5]
     spec = write(tmp_path, raw)
     real, calls = plan.run_engine, []
 
     def raising(experiment, head, members, engine, progress):
-        calls.append(experiment.model.hidden[0].units)
-        if experiment.model.hidden[0].units == 4:
+        if members[0].tag["fold"] >= 0:  # a trial's unit, not the refit of the best
+            calls.append(experiment.train.batch_size)
+        if experiment.train.batch_size == 4:
             raise FloatingPointError("loss is nan at epoch 2")
         return real(experiment, head, members, engine, progress)
 
