@@ -167,6 +167,22 @@ def _versus_best(paired: dict, greater: bool, n_train: float, n_test: float, rop
     return stats.versus_best(paired, greater, n_train, n_test, rope)
 
 
+def best_versus_baselines(plan: Plan, members: pd.DataFrame, by: str, metric: str = "accuracy") -> pd.DataFrame:
+    """The best arm among `members` beside the baselines fitted on `plan`'s splits, with the verdict.
+
+    For studies that keep per-member rows (`repeat`, `fold`, `seed`, `metric`, and the arm in
+    column `by`) of networks trained on `plan`'s splits.
+    """
+    means = members.groupby(by, sort=False)[metric].mean()
+    top = means.idxmax() if metrics.METRICS[metric].greater_is_better else means.idxmin()
+    rows = members[members[by] == top].sort_values(["repeat", "fold", "seed"])
+    entries = [Entry(f"best: {top}", "network", rows[metric].to_numpy(float),
+                     list(zip(rows["repeat"], rows["fold"], rows["seed"])))]
+    entries += [baseline_entry(plan, b, metric) for b in score_baselines(plan)]
+    table = build(entries, metric, *_sizes(plan), plan.experiment.evaluate.rope)
+    return table.assign(verdict=verdict(table))
+
+
 def verdict(frame: pd.DataFrame) -> str:
     """One sentence: does the best network beat the best baseline, tie it, or lose to it?"""
     nets, base = frame[frame["kind"] == "network"], frame[frame["kind"] == "baseline"]

@@ -566,7 +566,9 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
                 "sunspot_learning_rate": SUNSPOT_LR, "rnn_units": RNN_UNITS, "prelu_plot_alpha": PRELU_ALPHA,
                 "derivative_x_range": list(DERIVATIVE_X)}
     found = _findings(act)
+    versus = _versus_baselines(act.attrs["members"], datasets, folds, seed)
     frames = {"findings": fnd.frame(found), "findings_numbers": fnd.numbers(found), "activations": act,
+              "activations_vs_baselines": versus,
               "activation_members": act.attrs["members"], "losses": loss, "optimizers": opt, "topologies": topo,
               "topology_data": topology_data(seed), "derivatives": derivs, "keras_workflow": workflow,
               "timing": pd.DataFrame([{"part": k.removesuffix("_s"), "seconds": v} for k, v in timing.items()])}
@@ -579,6 +581,18 @@ def run(out, *, data=None, target=None, quick: bool = False, seed: int = 0, prog
     write_report(Path(out), "denselab study · catalogue: activations, losses, optimizers, topologies", sections,
                  results, frames)
     return results
+
+
+def _versus_baselines(members: pd.DataFrame, datasets: list, folds: int, seed: int) -> pd.DataFrame:
+    """Per data set, the best activation's net beside the baselines on the same folds (`comparison`)."""
+    from denselab import comparison
+
+    exp = _experiment(dense_model("relu"), TrainSpec(), seed, folds)
+    plans = {label: Plan.cv(exp.replace(evaluate=dataclasses.replace(exp.evaluate, seeds=1, repeats=1,
+                                                                       stratified=True)), ds)
+             for label, ds in datasets}
+    return pd.concat([comparison.best_versus_baselines(plans[label], part, "activation").assign(dataset=label)
+                      for label, part in members.groupby("dataset", sort=False)], ignore_index=True)
 
 
 def _findings(act: pd.DataFrame) -> list:
@@ -699,4 +713,12 @@ def _sections(s, frames, deriv_curves, act_curves, loss_curves, opt_curves, topo
         Section("Run time", "Seconds per part of this run on this machine (compiles included); wall = the whole study, cpu = the "
                 "process's CPU seconds over all threads (the machine may have been shared).", tables=["timing"]),
     ]
+    vb = frames["activations_vs_baselines"]
+    sections.append(Section(
+        "The best activation against plain baselines",
+        "Per data set, the net with the best mean activation beside scikit-learn baselines (majority class, "
+        "logistic regression, random forest, gradient boosting) fitted on the same folds with the same scaling, "
+        "tested as every comparison table is (`denselab.comparison`). "
+        + " ".join(f"{d}: {v}" for d, v in vb.groupby("dataset", sort=False)["verdict"].first().items()),
+        tables=["activations_vs_baselines"]))
     return sections
