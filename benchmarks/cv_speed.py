@@ -29,10 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
+
+import _worker  # benchmarks/_worker.py: a measured side in a fresh process
 
 START = time.perf_counter()
 
@@ -218,15 +218,7 @@ def run_worker(name: str, quick: bool) -> None:
 # --- the driver ---------------------------------------------------------------------------
 
 def measure(name: str, quick: bool, env: dict | None = None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name] + (["--quick"] if quick else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[7:])
-            print(f"  {name:<22} wall {result['wall_s']:7.2f} s  cpu {result['cpu_s']:7.2f} s  "
-                  f"(imports {result['import_s']:.2f} s)", flush=True)
-            return result
-    raise RuntimeError(f"worker {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return _worker.measure(__file__, name, quick, env, width=22)
 
 
 def main() -> None:

@@ -30,10 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
+
+import _worker  # benchmarks/_worker.py: a measured side in a fresh process
 
 START = time.perf_counter()
 TRIALS = 40
@@ -183,19 +183,8 @@ def run_worker(name: str, quick: bool) -> None:
 
 # --- the driver ---------------------------------------------------------------------------
 
-def measure(name: str, quick: bool, env: dict) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name] + (["--quick"] if quick else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[7:])
-            if "missing" in result:
-                print(f"  {name:<12} skipped: {result['missing']}", flush=True)
-            else:
-                print(f"  {name:<12} wall {result['wall_s']:7.2f} s  cpu {result['cpu_s']:7.2f} s  "
-                      f"{result['trials']} trials  (imports {result['import_s']:.2f} s)", flush=True)
-            return result
-    raise RuntimeError(f"worker {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+def measure(name: str, quick: bool, env: dict | None = None) -> dict:
+    return _worker.measure(__file__, name, quick, env, width=12)
 
 
 def main() -> None:
