@@ -27,3 +27,24 @@ def measure(script: str, name: str, quick: bool, env: dict | None = None, width:
                       f"{trials}(imports {result['import_s']:.2f} s)", flush=True)
             return result
     raise RuntimeError(f"worker {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+
+
+def report(start: float, name: str, work) -> None:
+    """The worker side: run `work()` (imports done since `start`), print its `RESULT` line."""
+    import time
+
+    imported, cpu = time.perf_counter(), time.process_time()
+    out = work()
+    out.update(name=name, import_s=imported - start, wall_s=time.perf_counter() - imported,
+               cpu_s=time.process_time() - cpu)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def arguments(doc: str, quick_help: str):
+    """`--quick` and the hidden `--worker NAME` every benchmark takes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args()

@@ -26,8 +26,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import tempfile
 import time
@@ -207,12 +205,7 @@ def worker_f1_fleet(quick):
 
 def run_worker(name: str, quick: bool) -> None:
     _imports()
-    imported = time.perf_counter()
-    cpu = time.process_time()
-    out = globals()[f"worker_{name}"](quick)
-    out.update(name=name, import_s=imported - START, wall_s=time.perf_counter() - imported,
-               cpu_s=time.process_time() - cpu)
-    print("RESULT " + json.dumps(out), flush=True)
+    _worker.report(START, name, lambda: globals()[f"worker_{name}"](quick))
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -222,10 +215,7 @@ def measure(name: str, quick: bool, env: dict | None = None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="reduced epochs and f1 fit calls (under 120 s)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = _worker.arguments(__doc__, "reduced epochs and f1 fit calls (under 120 s)")
     if args.worker:
         return run_worker(args.worker, args.quick)
 

@@ -27,8 +27,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import tempfile
 import time
@@ -173,12 +171,7 @@ def run_worker(name: str, quick: bool) -> None:
     import optuna  # noqa: F401
     import sklearn.model_selection  # noqa: F401
 
-    imported = time.perf_counter()
-    cpu = time.process_time()
-    out = globals()[f"worker_{name}"](quick)
-    out.update(name=name, import_s=imported - START, wall_s=time.perf_counter() - imported,
-               cpu_s=time.process_time() - cpu)
-    print("RESULT " + json.dumps(out), flush=True)
+    _worker.report(START, name, lambda: globals()[f"worker_{name}"](quick))
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -188,10 +181,7 @@ def measure(name: str, quick: bool, env: dict | None = None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 epochs; peers timed on 4 of the 40 trials")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = _worker.arguments(__doc__, "10 epochs; peers timed on 4 of the 40 trials")
     if args.worker:
         return run_worker(args.worker, args.quick)
 
