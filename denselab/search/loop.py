@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -337,7 +338,9 @@ def _open_study(space: Space, url: str, direction: str, metric: str, log=None):
                 raise SpecError(f"{where} already exists and was not made by `denselab search`; "
                                 "give the spec another `name` or use another --storage")
             study.set_user_attr(STUDY_ATTR, wanted)
-            study.set_metric_names([metric])  # optuna-dashboard then labels the objective by its name
+            with warnings.catch_warnings():  # "experimental since 3.2": stable enough for a label
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([metric])  # optuna-dashboard then labels the objective by its name
     if have is not None and have.get("fingerprint") != wanted["fingerprint"]:
         raise SpecError(f"{where} was made from a different spec (fields, search space or sampler "
                         "changed), so its trials are not comparable; give the spec a new `name` or "
