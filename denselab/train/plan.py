@@ -238,32 +238,23 @@ class Plan:
 
     def groups(self, arms: list[Arm]) -> list[list[Arm]]:
         """Arms that train in one engine call: equal structure (`engine.split_hparams`)."""
-        names = [a.name for a in arms]
-        if len(set(names)) != len(names):
-            raise SpecError(f"arms: names must be unique, got {names}")
-        groups: dict[str, list] = {}
-        for arm in arms:
-            base, hp = split_hparams(arm.experiment)
-            key = json.dumps([base.to_dict(), sorted(hp)], sort_keys=True, default=str)
-            groups.setdefault(key, []).append(arm)
-        return list(groups.values())
+        return [[arm for arm, _ in items] for _, items in _grouped(arms)]
 
     def run(self, arms: list[Arm], *, engine: str | None = None, progress=None) -> list[ArmResult]:
         """Train every arm's members, one engine call per group; results in arm order."""
-        groups = self.groups(arms)
+        groups = _grouped(arms)
         by_name = {}
-        total = sum(split_hparams(group[0].experiment)[0].train.epochs for group in groups)
+        total = sum(base.train.epochs for base, _ in groups)
         done = 0
-        for group in groups:
-            base = split_hparams(group[0].experiment)[0]
+        for base, items in groups:
+            group = [arm for arm, _ in items]
             ds = self.dataset
             if base.data.scaling != ds.scaling:
                 ds = replace(ds, scaling=base.data.scaling)
             head = head_for(ds.task, ds.n_targets, base.model, base.train)
             members = []
-            for i, arm in enumerate(group):
-                members += self.members(base, head, split_hparams(arm.experiment)[1], arm.fraction,
-                                        {"arm": i}, dataset=ds)
+            for i, (arm, hp) in enumerate(items):
+                members += self.members(base, head, hp, arm.fraction, {"arm": i}, dataset=ds)
             epochs = base.train.epochs
             sub = None if progress is None else \
                 (lambda d, t, _o=done, _e=epochs: progress(_o + d * _e / max(t, 1), total))
@@ -275,6 +266,19 @@ class Plan:
                 by_name[arm.name] = _arm_result(arm, head, members[chunk], result.results[chunk], result,
                                                 self.metric)
         return [by_name[arm.name] for arm in arms]
+
+
+def _grouped(arms: list[Arm]) -> list[tuple]:
+    """[(structure, [(arm, member hyperparameters)])]: one `split_hparams` per arm."""
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise SpecError(f"arms: names must be unique, got {names}")
+    groups: dict[str, tuple] = {}
+    for arm in arms:
+        base, hp = split_hparams(arm.experiment)
+        key = json.dumps([base.to_dict(), sorted(hp)], sort_keys=True, default=str)
+        groups.setdefault(key, (base, []))[1].append((arm, hp))
+    return list(groups.values())
 
 
 def _member_values(metric: str, head: Head, results: list, y_eval: list) -> np.ndarray:
