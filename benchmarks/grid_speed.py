@@ -1,31 +1,36 @@
-"""Time the 2-D study's full grid (2 000 configs × 3 folds on f1) fused, with the fleet and with Keras `fit`.
+"""Time the 2-D study's full grid (2 000 configs × 3 folds on f1) on the general fleet, fused, and with Keras `fit`.
 
 The grid: optimizer {sgd, rmsprop, adagrad, adam, nadam} × hidden activation
 {sigmoid, tanh, relu, elu} × output activation {sigmoid, tanh, relu, elu} × depth
 {5, 10, 15, 20, 25} × dropout {0.1 … 0.5}, f1 with 4000 points, 3-fold CV, 50 epochs,
-batch 32 (`denselab.studies.synthetic2d.FULL_GRID`, the study's own nets and losses).
+batch 32 (`denselab.studies.s2d_grid.FULL_GRID`, the study's own nets and losses).
 
-Fused path (`grid_minutes`, `synthetic2d.grid_search_fused` on `denselab.train.grid2d`):
-one program per (depth, activation) of 5 optimizers × 4 output activations × 5 dropout
-rates × 3 folds = 300 members, two programs at a time. `--full` runs the whole grid and
-measures it; otherwise `--per-depth` random activations per depth are run together (so
-as in the full run, two at once) and timed end to end (scaling, compile, run), then
-extrapolated × 4 / per-depth.
-Fleet path (`fleet_grid_minutes`, the Keras-stateless fleet): one program per structural
-config with 3 folds × 5 dropout rates = 15 members; `--fleet-configs` random (optimizer,
-activation, output) configs per depth among those fused (the first with a sigmoid
-output) are timed and extrapolated × 80 configs per depth, and their accuracies are
-printed next to the fused path's, dropout by dropout.
-Keras path: `--fit-per-depth` single `model.fit` trainings per depth (the reference
-engine, compile included), extrapolated × 1 200 trainings per depth.
+General path (`grid_minutes`, `s2d_grid.grid_search`): one arm per grid point on one
+plan, `Plan.run` → `engine.split_hparams` makes every point one structure (optimizer,
+hidden and output activation, loss, depth and dropout rate are member data), so the grid
+is one fleet call; `_fleet_pack.plan` splits it into programs by estimated seconds (for
+50 epochs: one per (depth, hidden activation), 300 members each, optimizers updated per
+group, output activation and loss selected per member) and the fleet trains two at a time.
+Fused path (`fused_grid_minutes`, `s2d_grid.grid_search_fused` on
+`denselab.train.grid2d`): one hand-written program per (depth, activation) of the same
+300 members, two programs at a time.
+`--full` runs the whole grid on both paths and measures it; otherwise `--per-depth` random
+activations per depth are run together (so, as in the full run, two programs at once) on
+both paths, each timed end to end (members, compile, run), and extrapolated × 4 / per-depth.
+Their accuracies are compared config by config (same folds and scaling, own random streams:
+equal in distribution, not bit for bit). Keras path: `--fit-per-depth` single `model.fit`
+trainings per depth (the reference engine, compile included), extrapolated × 1 200 per depth.
+`--quick`: depths 5 and 15, one activation each, 10 epochs (a few minutes), both paths.
 
-Prints `grid_minutes: N`, `fit_grid_minutes: N`, `grid_speedup: N`, the fraction timed
-and the machine's load average (timings on a shared machine are only as good as it).
-Run with DENSELAB_CACHE_DIR="" for cold-compile numbers (the default uses the persistent
-cache, which a second run of the same configs hits).
+Prints `grid_minutes: N`, `fused_grid_minutes: N`, `grid_vs_fused: N` (general / fused;
+below 1: the general path is faster), `fit_grid_minutes: N`, `grid_speedup: N` (fit /
+general), the fraction timed and the load average with every timing (timings on a shared
+machine are only as good as it). Run with DENSELAB_CACHE_DIR="" for cold-compile numbers
+(the default uses the persistent cache, which a second run of the same programs hits).
 
     python benchmarks/grid_speed.py --full --fit-per-depth 1
-    python benchmarks/grid_speed.py --per-depth 2 --fit-per-depth 1
+    python benchmarks/grid_speed.py --per-depth 1 --fit-per-depth 1
+    python benchmarks/grid_speed.py --quick
 """
 
 from __future__ import annotations
@@ -48,82 +53,74 @@ def _load() -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="run the whole fused grid and measure it")
+    parser.add_argument("--full", action="store_true", help="run the whole grid on both paths and measure it")
+    parser.add_argument("--quick", action="store_true", help="depths 5 and 15, one activation each, 10 epochs")
     parser.add_argument("--per-depth", type=int, default=2,
-                        help="without --full: activations (of 4) fused per depth, all optimizers and outputs")
-    parser.add_argument("--fleet-configs", type=int, default=1,
-                        help="structural configs per depth also run per config on the fleet (0: none)")
+                        help="without --full: activations (of 4) per depth, all optimizers, outputs and dropouts")
     parser.add_argument("--fit-per-depth", type=int, default=1, help="Keras fit trainings timed per depth (of 1200)")
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=None, help="default 50 (10 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     from denselab.data.prepare import load_dataset
-    from denselab.studies import synthetic2d as s2d
-    from denselab.train.evaluate import run_engine
+    from denselab.studies import s2d_grid as s2d  # the 2-D study's nets and grid (synthetic2d re-exports it)
+    from denselab.train import fleet
+    from denselab.train.plan import run_engine
 
-    grid = s2d.FULL_GRID
+    grid = dict(s2d.FULL_GRID)
+    epochs = args.epochs or (10 if args.quick else s2d.EPOCHS)
+    if args.quick:
+        grid["depth"], args.per_depth = (5, 15), 1
     ds = load_dataset(s2d.data_spec("f1", 4000, args.seed), args.seed)
     rng = random.Random(args.seed)
-    per_depth_configs = len(grid["optimizer"]) * len(grid["activation"]) * len(grid["output_activation"])
+    acts_all = grid["activation"]
+    per_depth_configs = len(grid["optimizer"]) * len(acts_all) * len(grid["output_activation"])
     trainings_per_depth = per_depth_configs * len(grid["dropout"]) * s2d.FOLDS
     n_configs = per_depth_configs * len(grid["depth"])
-    n_programs = len(grid["depth"]) * len(grid["activation"])
     print(f"load average at start: {_load()}", flush=True)
 
-    if args.full:
+    def both(sub: dict, label: str):
+        """(general table, fused table, general s, fused s, general fleet timings) of one sub-grid."""
         t = time.perf_counter()
-        fused, _, timings = s2d.grid_search_fused(grid, [("f1", ds)], args.epochs, args.seed)
-        fused_total = time.perf_counter() - t
-        fused_note = f"full grid, {n_programs} programs, measured"
-        for depth, sub in timings.groupby("depth"):
-            print(f"  fused depth {depth}: {sub['seconds'].sum():.0f} program-seconds (two run at once)", flush=True)
-        acts_by_depth = {depth: list(grid["activation"]) for depth in grid["depth"]}
-    else:
-        tables, fused_total, acts_by_depth = [], 0.0, {}
-        for depth in grid["depth"]:
-            acts = rng.sample(list(grid["activation"]), args.per_depth)
-            t = time.perf_counter()
-            table, _, _ = s2d.grid_search_fused({**grid, "activation": tuple(acts), "depth": (depth,)}, [("f1", ds)],
-                                                args.epochs, args.seed)
-            seconds = time.perf_counter() - t
-            fused_total += seconds * len(grid["activation"]) / args.per_depth
-            tables.append(table)
-            acts_by_depth[depth] = acts
-            print(f"  fused {'+'.join(acts)}/depth {depth}: {seconds:.1f} s (load {_load()})", flush=True)
-        fused = pd.concat(tables)
-        fused_note = f"{args.per_depth * len(grid['depth'])}/{n_programs} programs, extrapolated per depth"
-    print(f"load average after the fused grid: {_load()}", flush=True)
+        table, _, _, _ = s2d.grid_search(sub, [("f1", ds)], epochs, args.seed)
+        general = time.perf_counter() - t
+        timings = fleet.last_timings()
+        print(f"  general {label}: {general:.1f} s ({timings['programs']} programs, {timings['packed']} packed; "
+              f"trace {timings['trace_s']:.1f}, compile {timings['compile_s']:.1f}, run summed over programs "
+              f"{timings['run_s']:.1f}) (load {_load()})", flush=True)
+        t = time.perf_counter()
+        fused, _, _ = s2d.grid_search_fused(sub, [("f1", ds)], epochs, args.seed)
+        seconds = time.perf_counter() - t
+        print(f"  fused   {label}: {seconds:.1f} s (load {_load()})", flush=True)
+        return table, fused, general, seconds
 
-    fleet_total, timed_fleet, pairs = 0.0, 0, []  # pairs: (structural config, fleet accuracy_mean, fused accuracy_mean)
+    if args.full:
+        general_table, fused_table, general_total, fused_total = both(grid, "full grid")
+        note = f"full grid, {len(grid['depth']) * len(acts_all)} (depth, activation) programs, measured"
+        acts_by_depth = {depth: list(acts_all) for depth in grid["depth"]}
+    else:
+        tables, fused_tables, general_total, fused_total, acts_by_depth = [], [], 0.0, 0.0, {}
+        for depth in grid["depth"]:
+            acts = rng.sample(list(acts_all), args.per_depth)
+            sub = {**grid, "activation": tuple(acts), "depth": (depth,)}
+            table, fused, general, seconds = both(sub, f"{'+'.join(acts)}/depth {depth}")
+            general_total += general * len(acts_all) / args.per_depth
+            fused_total += seconds * len(acts_all) / args.per_depth
+            tables.append(table)
+            fused_tables.append(fused)
+            acts_by_depth[depth] = acts
+        general_table, fused_table = pd.concat(tables), pd.concat(fused_tables)
+        note = f"{args.per_depth * len(grid['depth'])}/{len(grid['depth']) * len(acts_all)} (depth, activation) " \
+               f"programs, extrapolated per depth"
+    print(f"load average after the grid: {_load()}", flush=True)
+
     fit_total, timed_fit = 0.0, 0
     for depth in grid["depth"]:
-        seconds = []
-        for i in range(args.fleet_configs):
-            opt, act = rng.choice(grid["optimizer"]), rng.choice(acts_by_depth[depth])
-            out = "sigmoid" if i == 0 else rng.choice(grid["output_activation"])
-            t = time.perf_counter()
-            table, _, _, timing = s2d.grid_search({"optimizer": (opt,), "activation": (act,), "output_activation": (out,),
-                                                   "depth": (depth,), "dropout": grid["dropout"]}, [("f1", ds)],
-                                                  args.epochs, args.seed)
-            seconds.append(time.perf_counter() - t)
-            timed_fleet += 1
-            mine = fused[(fused["optimizer"] == opt) & (fused["activation"] == act) & (fused["output_activation"] == out)
-                         & (fused["depth"] == depth)].set_index("dropout")["accuracy_mean"]
-            theirs = table.set_index("dropout")["accuracy_mean"].loc[mine.index]
-            pairs += [(timed_fleet, a, b) for a, b in zip(theirs, mine)]
-            print(f"  fleet {opt}/{act}/{out}/depth {depth}: {seconds[-1]:.1f} s (compile "
-                  f"{timing['compile_s'].sum():.1f}); acc by dropout {np.round(theirs.to_numpy(), 3).tolist()}; "
-                  f"fused {np.round(mine.to_numpy(), 3).tolist()}", flush=True)
-        if seconds:
-            fleet_total += np.mean(seconds) * per_depth_configs
-
-        combos = list(itertools.product(grid["optimizer"], grid["activation"], grid["output_activation"]))
+        combos = list(itertools.product(grid["optimizer"], acts_by_depth[depth], grid["output_activation"]))
         fit_seconds = []
-        for opt, act, out in rng.sample(combos, args.fit_per_depth):
+        for opt, act, out in rng.sample(combos, min(args.fit_per_depth, len(combos))):
             dropout = rng.choice(grid["dropout"])
-            exp = s2d.experiment(s2d.base_model(act, depth, dropout, out), s2d.train_spec(opt, out, args.epochs),
-                                 args.seed)
+            exp = s2d.experiment(s2d.base_model(act, depth, dropout, out), s2d.train_spec(opt, out, epochs), args.seed)
             head, members = s2d._cv_members(exp, [("f1", ds)], 1)
             t = time.perf_counter()
             with warnings.catch_warnings():
@@ -131,39 +128,36 @@ def main(argv=None) -> None:
                 result = run_engine(exp, head, members[:1], "fit", None)
             fit_seconds.append(time.perf_counter() - t)
             print(f"  fit   {opt}/{act}/{out}/depth {depth}/dropout {dropout}: {fit_seconds[-1]:.1f} s "
-                  f"(acc {result.results[0].scores['accuracy']:.3f})", flush=True)
+                  f"(acc {result.results[0].scores['accuracy']:.3f}) (load {_load()})", flush=True)
         if fit_seconds:
             fit_total += np.mean(fit_seconds) * trainings_per_depth
             timed_fit += len(fit_seconds)
 
     print(f"grid: {n_configs * len(grid['dropout'])} configs x {s2d.FOLDS} folds, f1 4000 points, "
-          f"{args.epochs} epochs, batch {s2d.BATCH}")
-    print(f"fused: {fused_note}; programs of "
-          f"{len(grid['optimizer']) * len(grid['output_activation']) * len(grid['dropout']) * s2d.FOLDS} members")
-    print(f"fleet (per-config) fraction timed: {timed_fleet}/{n_configs} structural programs of "
-          f"{len(grid['dropout']) * s2d.FOLDS} members, extrapolated per depth")
-    print(f"fit fraction timed: {timed_fit}/{n_configs * len(grid['dropout']) * s2d.FOLDS} trainings")
-    if pairs:
-        pairs = pd.DataFrame(pairs, columns=["config", "fleet", "fused"])
+          f"{epochs} epochs, batch {s2d.BATCH}{' (--quick: depths ' + str(grid['depth']) + ')' if args.quick else ''}")
+    print(f"timed: {note}; fit {timed_fit}/{n_configs * len(grid['dropout']) * s2d.FOLDS} trainings")
+    keys = ["function", *s2d.GRID_KEYS]
+    pairs = general_table.merge(fused_table, on=keys, suffixes=("", "_fused"))
+    if len(pairs):
         # A structural config's dropout rates share initial weights and draws, so they are not
         # independent: the CI is over structural configs (their mean difference), not over rates.
-        per_config = (pairs["fleet"] - pairs["fused"]).groupby(pairs["config"]).mean().to_numpy()
+        diff = (pairs["accuracy_mean"] - pairs["accuracy_mean_fused"]).to_numpy()
+        per_config = pd.Series(diff).groupby([pairs[k].to_numpy() for k in keys if k != "dropout"]).mean().to_numpy()
         n = len(per_config)
         half = stats.t.ppf(0.975, n - 1) * per_config.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-        # Same math (tests/test_grid2d.py), different random streams: expect a mean difference near 0
-        # and per-config gaps where a config's folds fall either way (dead relu output or not).
-        diff = (pairs["fleet"] - pairs["fused"]).to_numpy()
-        print(f"accuracy fleet vs fused on {len(pairs)} shared configs: mean {pairs['fleet'].mean():.4f} vs "
-              f"{pairs['fused'].mean():.4f}; fleet - fused {diff.mean():+.4f} (95 % CI ±{half:.4f} over {n} "
-              f"structural configs); mean |diff| {np.abs(diff).mean():.4f}")
+        # Same nets, losses and optimizers (tests/test_grid2d.py pins the fused program to Keras piece by
+        # piece, tests/test_fleet.py the fleet to model.fit), own random streams: expect a mean difference
+        # near 0 and per-config gaps where a config's folds fall either way (a dead relu output or not).
+        print(f"accuracy general vs fused on {len(pairs)} configs: mean {pairs['accuracy_mean'].mean():.4f} vs "
+              f"{pairs['accuracy_mean_fused'].mean():.4f}; general - fused {diff.mean():+.4f} (95 % CI ±{half:.4f} "
+              f"over {n} structural configs); mean |diff| {np.abs(diff).mean():.4f}")
     print(f"load average at end: {_load()}")
-    if timed_fleet:
-        print(f"fleet_grid_minutes: {fleet_total / 60:.1f}")
+    print(f"grid_minutes: {general_total / 60:.1f}")
+    print(f"fused_grid_minutes: {fused_total / 60:.1f}")
+    print(f"grid_vs_fused: {general_total / fused_total:.2f}")
     if timed_fit:
         print(f"fit_grid_minutes: {fit_total / 60:.1f}")
-    print(f"grid_minutes: {fused_total / 60:.1f}")
-    if timed_fit:
-        print(f"grid_speedup: {fit_total / fused_total:.1f}")
+        print(f"grid_speedup: {fit_total / general_total:.1f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class RunResult(ReportView):
     model: TrainedModel
     results: dict
     out: Path | None = None
+    timings: dict = field(default_factory=dict)  # seconds per phase: data_s, cv_s, refit_s, scoring_s, report_s
 
     _shown_tables = ("cv_summary", "predictions")
     # the pair plot and correlation stay out of the inline view (seconds, and wide): `figure(name)`
@@ -99,6 +100,10 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
         engine: `fleet` or `fit`, overriding `evaluate.engine`.
         progress: callback(done_epochs, total_epochs, phase) for a progress bar.
         report: write report.html, results.json and CSVs (default True).
+
+    The result's `timings` say where the time went: `data_s`, `cv_s`, `refit_s` (the
+    holdout training and the trained model), `scoring_s` (every metric, baselines,
+    intervals: `summarize`), `report_s`; all but the last are in `results["timing"]` too.
     """
     exp = resolve(experiment, overrides, data)
     out_dir = Path(out) if out else Path("runs") / f"{exp.name}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -107,14 +112,20 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
 
         check_out_dir(out_dir)
     started = time.perf_counter()
+    lap = _Laps()
     ds = load_dataset(exp.data, exp.seed, data)
     if exp.predict:
         ds.encode_rows(ordered_rows(exp.predict, ds.raw_features))  # bad new samples fail before any training
+    lap("data_s")
     cv = cross_validate(exp, ds, engine=engine, progress=phase(progress, "cross-validation"))
+    lap("cv_s")
     final = holdout(exp, ds, engine=engine, progress=phase(progress, "refit on all training rows"))
     model = TrainedModel.from_weights(exp.model, final.head, ds, final.weights, final.preprocessor)
+    lap("refit_s")
     results = summarize(exp, ds, cv, final, model, time.perf_counter() - started)
-    result = RunResult(exp, ds, cv, final, model, results)
+    lap("scoring_s")
+    results["timing"].update(lap.seconds)
+    result = RunResult(exp, ds, cv, final, model, results, timings=lap.seconds)
     if report:
         from denselab.report.experiment import write
 
@@ -122,9 +133,22 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
         if writing:
             writing(0, 1)
         result.out = write(result, out_dir)
+        lap("report_s")
         if writing:
             writing(1, 1)
     return result
+
+
+class _Laps:
+    """`lap(name)` records the seconds since the previous lap (or since it was made) under `name`."""
+
+    def __init__(self):
+        self.seconds, self._last = {}, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now
 
 
 def summarize(exp: Experiment, ds: Dataset, cv: CVResult, final: Holdout, model: TrainedModel,

@@ -46,6 +46,7 @@ SHORTER = {
     ".venv/bin/denselab run andes.yaml --out runs/andes": [".venv/bin/denselab", "run", "andes.yaml", "--out",
                                                            "runs/andes", *TINY],
     ".venv/bin/denselab run andes.yaml --set train.epochs=5": [".venv/bin/denselab", "run", "andes.yaml", *TINY],
+    ".venv/bin/denselab run iris --timings": [".venv/bin/denselab", "run", "iris", "--timings", *TINY],
     ".venv/bin/denselab search examples/iris-search.yaml --trials 20": [
         ".venv/bin/denselab", "search", "examples/iris-search.yaml", "--trials", "2", *TINY],
     ".venv/bin/denselab search examples/rocks-architecture.yaml": [

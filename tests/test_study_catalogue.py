@@ -13,14 +13,15 @@ from denselab.errors import DataError
 from denselab.report.audit import missing_numbers
 from denselab.models.build import head_for
 from denselab.spec import DataSpec, EvalSpec, Experiment, LayerSpec, ModelSpec, TrainSpec
-from denselab.studies import catalogue, findings, run_study
+from denselab.studies import catalogue, catalogue_topologies, findings, run_study
 from denselab.train.evaluate import cross_validate
 
+SPREAD = {"mean", "std", "n", "ci_low", "ci_high", "diverged", "collapsed"}  # comparison.build's columns
 CONTRACT = {
-    "activations": {"dataset", "activation", "accuracy_mean", "accuracy_std"},
-    "losses": {"dataset", "loss", "accuracy_mean", "accuracy_std", "seconds_per_epoch"},
-    "optimizers": {"optimizer", "learning_rate", "accuracy_mean", "final_loss"},
-    "topologies": {"data", "model", "metric", "value", "seconds"},
+    "activations": {"dataset", "activation", *SPREAD},
+    "losses": {"dataset", "loss", "seconds_per_epoch", *SPREAD},
+    "optimizers": {"optimizer", "learning_rate", "final_loss", "chance", *SPREAD},
+    "topologies": {"data", "name", "kind", "metric", "seconds", *SPREAD},
 }
 
 
@@ -45,7 +46,12 @@ def test_quick_study_writes_report_and_contract_tables(quick):
     q = catalogue.QUICK
     assert len(saved["tables"]["activations"]) == len(q["activations"]) * len(q["datasets"])
     assert len(saved["tables"]["optimizers"]) == len(q["optimizers"]) * len(q["learning_rates"])
-    assert {r["model"].split()[0] for r in saved["tables"]["topologies"]} >= {"MLP", "CNN", "GRU", "persistence"}
+    topologies = saved["tables"]["topologies"]
+    assert {r["name"].split()[0] for r in topologies} >= {"MLP", "CNN", "GRU", "persistence"}
+    # every topology is trained with several seeds on its holdout split: a spread and an interval
+    for r in topologies:
+        if r["kind"] == "network":
+            assert r["n"] == q["topology_seeds"] and r["ci_low"] <= r["mean"] <= r["ci_high"], r
     for row in saved["tables"]["losses"]:
         assert row["seconds_per_epoch"] > 0
 
@@ -62,13 +68,13 @@ def test_the_page_opens_with_the_lectures_findings_from_the_members_scores(quick
     assert findings.problems(saved) == []
     found, numbers = saved["tables"]["findings"], saved["tables"]["findings_numbers"]
     assert len(found) == len(catalogue.QUICK["datasets"])  # relu vs identity on each data set
-    means = {(r["dataset"], r["activation"]): r["accuracy_mean"] for r in saved["tables"]["activations"]}
+    means = {(r["dataset"], r["activation"]): r["mean"] for r in saved["tables"]["activations"]}
     for f, n in zip(found, numbers):
         label = f["finding"].split(":")[0]
         assert n["mean_a"] == pytest.approx(means[(label, "relu")])
         assert n["mean_b"] == pytest.approx(means[(label, "identity")])
     # optimizers: members that trained but learned nothing are counted, not hidden as "0 diverged"
-    assert all("collapsed_members" in r for r in saved["tables"]["optimizers"])
+    assert all(r["collapsed"] >= 0 and r["n"] == catalogue.QUICK["folds"] for r in saved["tables"]["optimizers"])
 
 
 def test_keras_workflow_runs_every_call_on_one_net(quick):
@@ -97,9 +103,10 @@ def test_sunspots_builtin_loads_in_time_order():
     # each row's window is the previous row's shifted by one year, and lag_1 is last year's target
     np.testing.assert_allclose(ds.x_train[1:, :-1], ds.x_train[:-1, 1:])
     np.testing.assert_allclose(ds.x_train[1:, -1], ds.y_train[:-1])
-    split = catalogue.sunspots_dataset(0)
-    assert split.x_test.shape == (catalogue.SUNSPOT_TEST_YEARS, k)
-    np.testing.assert_allclose(split.x_test[0], ds.x_train[-catalogue.SUNSPOT_TEST_YEARS])
+    split = catalogue_topologies.sunspots_dataset(0)
+    years = catalogue_topologies.SUNSPOT_TEST_YEARS
+    assert split.x_test.shape == (years, k)
+    np.testing.assert_allclose(split.x_test[0], ds.x_train[-years])
 
 
 @pytest.mark.parametrize("loss", catalogue.LOSSES)

@@ -1,6 +1,6 @@
 """Reports: pure functions from results to figures and tables, and one HTML page per study.
 
-- `plots`: matplotlib/seaborn figures (learning curves, confusion matrix, pair plot,
+- `plots`: matplotlib figures (learning curves, confusion matrix, pair plot,
   correlation, decision boundary, 3-D surface, score bars); each returns a `Figure`.
 - `tables`: pandas frames of every number shown.
 - `diagnosis.diagnose`: under/overfitting in plain words.

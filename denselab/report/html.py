@@ -108,10 +108,17 @@ def table_html(frame: pd.DataFrame) -> str:
 
 
 def figure_png(fig) -> str:
-    """A figure as a base64 PNG string, and close it (figures hold a lot of memory)."""
+    """A figure as a base64 PNG string, and close it (figures hold a lot of memory).
+
+    A figure laid out by constrained layout already fits its canvas, so it is drawn once;
+    any other (or one with figure-level legends, which that layout may leave outside) is
+    cropped to what it draws (`bbox_inches="tight"`, which costs a second drawing)."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     buffer = io.BytesIO()
+    fits = isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine) and not fig.legends
     try:
-        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight", facecolor="white")
+        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches=None if fits else "tight", facecolor="white")
     finally:
         _close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -120,7 +127,7 @@ def figure_png(fig) -> str:
 def _close(fig) -> None:
     import matplotlib.pyplot as plt
 
-    plt.close(fig)  # a no-op for figures made without pyplot, required for seaborn's
+    plt.close(fig)  # a no-op for figures made without pyplot (every figure of `plots`)
 
 
 _CLAIMS: dict = {}  # real path of an out folder → the open lock file this process holds for it

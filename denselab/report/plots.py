@@ -2,8 +2,8 @@
 
 Every function here returns a figure and never shows it; `html.write_report`
 renders and closes it. Figures are built on `matplotlib.figure.Figure` directly
-(no pyplot state), except `pairplot`, which seaborn builds through pyplot; for
-that the Agg backend is chosen here when nobody chose a backend before.
+(no pyplot state, no seaborn); the Agg backend is chosen here when nobody chose a
+backend before (for anyone who does use pyplot, e.g. `plt.close`).
 
 Example:
     >>> fig = curves([{"loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
@@ -158,7 +158,7 @@ def _pair_sample(frame: pd.DataFrame, hue: str | None, rows: int = PAIR_SAMPLE_R
 
 def pairplot(frame: pd.DataFrame, target: str, height: float | None = None,
              max_rows: int = PAIR_SAMPLE_ROWS) -> Figure:
-    """Seaborn pair plot of the numeric features, coloured by class, KDE on the diagonal.
+    """Pair plot of the numeric features, coloured by class, KDE on the diagonal.
 
     At most MAX_PAIR_FEATURES features (the first ones) and `max_rows` rows (sampled per
     class) are drawn; the title says so. `height`: inches per panel (default: what fits
@@ -166,8 +166,13 @@ def pairplot(frame: pd.DataFrame, target: str, height: float | None = None,
     of a large one. Past CORNER_FEATURES features only
     the lower triangle is drawn (the upper one mirrors it). A numeric target with many
     values (regression) is drawn as one more variable instead of a colour.
+
+    Seaborn's `PairGrid` look (one range per variable down its column and along its row,
+    ticks on the outer panels only, each diagonal density on its own y scale,
+    Scott's-rule KDEs, one per class) drawn with matplotlib alone: seaborn's import, its
+    shared axes (every panel makes its own ticks) and `tight_layout` passes cost ~1 s of
+    a run's report for iris.
     """
-    import seaborn as sns
     from matplotlib.lines import Line2D
 
     features = [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(frame[c])]
@@ -189,28 +194,60 @@ def pairplot(frame: pd.DataFrame, target: str, height: float | None = None,
     variables = features + ([target] if regression else [])
     classes = sorted(sample[hue].unique()) if hue else []
     palette = _palette(len(classes)) if hue else None
-    # PairGrid + one plain scatter per panel: sns.pairplot's per-class scatterplot calls and
-    # extra tight_layout passes cost ~3x the time on a 12 x 12 grid
     corner = len(variables) > CORNER_FEATURES
-    grid = sns.PairGrid(sample, vars=variables, hue=hue, hue_order=classes or None, palette=palette,
-                        height=height or min(2.4, 15 / max(len(variables), 1)), corner=corner,
-                        diag_sharey=False)  # densities of wt% ranges differ 20x: own y scale each
-    grid.map_diag(sns.kdeplot, warn_singular=False, **({"common_norm": False} if hue else {}))
+    n = max(len(variables), 1)
+    size = height or min(2.4, 15 / n)
+    fig = Figure(figsize=(size * n, size * n))
+    axes = fig.subplots(n, n, squeeze=False)  # not shared: shared axes make every panel's own ticks
+    fig.subplots_adjust(left=0.5 / (size * n) + 0.04, bottom=0.45 / (size * n) + 0.04, right=0.98, top=0.97,
+                        wspace=0.08, hspace=0.08)
+    values = {v: sample[v].to_numpy(dtype=float) for v in variables}
+    limits, ticks = {}, {}
+    for v in variables:  # each variable's range (+5 %, matplotlib's margin) and 3 ticks, on every panel alike
+        finite = values[v][np.isfinite(values[v])]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5
+        limits[v] = (lo - pad, hi + pad)
+        ticks[v] = [t for t in MaxNLocator(3).tick_values(lo - pad, hi + pad) if lo - pad <= t <= hi + pad]
     colors = [dict(zip(classes, palette))[v] for v in sample[hue]] if hue else "tab:blue"
-    for (i, j), ax in np.ndenumerate(grid.axes):  # one scatter per panel, not one per class
-        if ax is not None and i != j:
-            ax.scatter(sample[variables[j]], sample[variables[i]], c=colors,
-                       s=8 if len(sample) > 200 else 16, alpha=0.6, linewidths=0)
-    for ax in grid.figure.axes:  # few, small ticks so neighbouring labels do not run together
-        ax.xaxis.set_major_locator(MaxNLocator(3))
-        ax.yaxis.set_major_locator(MaxNLocator(3))
-        ax.tick_params(labelsize=8 if len(variables) > CORNER_FEATURES else 9)
+    groups = [(sample[hue].to_numpy() == c, color) for c, color in zip(classes, palette)] if hue else [
+        (np.ones(len(sample), bool), "tab:blue")]
+    labelsize = 8 if len(variables) > CORNER_FEATURES else 9
+    for (i, j), ax in np.ndenumerate(axes):
+        if corner and j > i:
+            fig.delaxes(ax)
+            continue
+        x, y = variables[j], variables[i]
+        own_scale = False  # a diagonal panel whose y axis is the density's
+        if i == j:  # the densities on their own y scale (on a twin in the first column, which shows the row's)
+            density = ax.twinx() if j == 0 and not corner else ax
+            for mask, color in groups:
+                _kde_line(density, values[x][mask], color)
+            density.set_ylim(bottom=0)
+            if density is ax:
+                own_scale = True
+            else:
+                density.set_axis_off()
+        else:
+            ax.scatter(values[x], values[y], c=colors, s=8 if len(sample) > 200 else 16, alpha=0.6, linewidths=0)
+        ax.set_xlim(limits[x])
+        if not own_scale:
+            ax.set_ylim(limits[y])
+        ax.set_xticks(ticks[x] if i == n - 1 else [])  # tick labels on the outer panels only
+        ax.set_yticks(ticks[y] if j == 0 and not own_scale else [])
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if i == n - 1:
+            ax.set_xlabel(x)
+        if j == 0 and not own_scale:
+            ax.set_ylabel(y)
+        ax.tick_params(labelsize=labelsize)
     if hue:
         handles = [Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in zip(classes, palette)]
         where = {"loc": "upper right", "bbox_to_anchor": (0.98, 0.9)} if corner else {
             "loc": "center left", "bbox_to_anchor": (1.0, 0.5)}  # the empty triangle, or outside
-        grid.figure.legend(handles=handles, title=target, frameon=False, fontsize=11, title_fontsize=12,
-                           markerscale=1.5, **where)
+        fig.legend(handles=handles, title=target, frameon=False, fontsize=11, title_fontsize=12,
+                   markerscale=1.5, **where)
     notes = []
     if len(sample) < len(data):
         notes.append(f"random sample of {len(sample)} of {len(data)} rows" + (", per class" if hue else ""))
@@ -219,24 +256,54 @@ def pairplot(frame: pd.DataFrame, target: str, height: float | None = None,
     if gathered:
         notes.append(f"the {MAX_MATRIX_CLASSES - 1} most frequent of {gathered} classes coloured, the rest as other")
     title = f"Pair plot of the features, coloured by {target}" if hue else f"Pair plot of the features and {target}"
-    grid.figure.suptitle(title + (f"\n({'; '.join(notes)})" if notes else ""), y=1.02)
-    return grid.figure
+    fig.suptitle(title + (f"\n({'; '.join(notes)})" if notes else ""), y=1.02)
+    return fig
+
+
+def _kde_line(ax, x: np.ndarray, color) -> None:
+    """A Gaussian KDE of `x` as seaborn's `kdeplot` draws it (scipy's `gaussian_kde` in one
+    dimension: Scott's bandwidth, 200 points cut 3 bandwidths past the data), in numpy;
+    nothing for fewer than 2 distinct values (singular)."""
+    x = x[np.isfinite(x)]
+    if len(x) < 2 or np.ptp(x) == 0:
+        return
+    bw = float(np.std(x, ddof=1)) * len(x) ** -0.2  # Scott's factor n^(-1/5) times the sample std
+    grid = np.linspace(x.min() - 3 * bw, x.max() + 3 * bw, 200)
+    density = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / bw) ** 2).sum(1) / (len(x) * bw * np.sqrt(2 * np.pi))
+    ax.plot(grid, density, color=color, lw=1.5)
+
+
+def _luminance(rgba) -> float:
+    """Relative luminance of a colour (WCAG), to write dark text on light cells and white on dark."""
+    rgb = np.asarray(rgba[:3], dtype=float)
+    rgb = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(rgb @ [0.2126, 0.7152, 0.0722])
 
 
 def correlation(frame: pd.DataFrame) -> Figure:
-    """Heat map of the Pearson correlation between numeric columns (−1 blue … +1 red)."""
-    import seaborn as sns
-
+    """Heat map of the Pearson correlation between numeric columns (−1 blue … +1 red), each
+    cell written in (up to 20 columns), as seaborn's `heatmap` draws it."""
     corr = frame.select_dtypes("number").corr(method="pearson")
     n = len(corr)
     size = 3 + 0.55 * n
     fig = Figure(figsize=(size + 1, size), layout="constrained")
     ax = fig.subplots()
-    with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(corr, ax=ax, annot=n <= 20, fmt=".2f", annot_kws={"fontsize": 8 if n > 10 else 10},
-                    cmap="RdBu_r", center=0, vmin=-1, vmax=1, square=True,
-                    cbar_kws={"label": "Pearson correlation", "shrink": 0.8})
+    cmap = matplotlib.colormaps["RdBu_r"]
+    image = ax.imshow(corr.to_numpy(), cmap=cmap, vmin=-1, vmax=1)
+    if n <= 20:
+        for (i, j), value in np.ndenumerate(corr.to_numpy()):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8 if n > 10 else 10,
+                        color=".15" if _luminance(cmap((value + 1) / 2)) > 0.408 else "w")
+    names = [str(c) for c in corr.columns]
+    cell = size * 0.7 / max(n, 1)  # inches per cell, roughly: wider labels than that stand up
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, names, rotation=90 if max(map(len, names), default=0) * 0.075 > cell else 0)
+    ax.set_yticks(ticks, names)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    bar = fig.colorbar(image, ax=ax, label="Pearson correlation", shrink=0.8)
+    bar.outline.set_linewidth(0)
     ax.set_title(f"Correlation between the {n} numeric columns")
     return fig
 

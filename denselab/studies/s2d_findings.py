@@ -1,4 +1,5 @@
-"""The 2-D study's findings (Prodan et al. 2022) judged on synthetic2d's own numbers.
+"""The 2-D study's findings (Prodan et al. 2022) judged on synthetic2d's own numbers, and the
+source's printed tables they quote (`SOURCE_TABLE_II`, `SOURCE_TABLE_III`).
 
 Claims and rules (`studies/findings.py`):
 - Fig. 3: accuracy falls as N shrinks. Different N are different generated sets, so the
@@ -28,6 +29,16 @@ from scipy import stats
 from denselab import comparison
 from denselab.spec import EvalSpec
 from denselab.studies import findings as fnd
+
+# Prodan et al.'s Table III (initializers; accuracy as a fraction) and Table II (zero-kernel grid), as printed.
+SOURCE_TABLE_III = {
+    "initializer": ["zeros", "ones", "random_uniform", "random_normal", "truncated_normal", "orthogonal"],
+    "loss": [0.6914, 0.6913, 0.2921, 0.1405, 0.2534, 0.1751],
+    "accuracy": [0.5299, 0.5525, 0.9100, 0.9474, 0.9125, 0.9150],
+}
+SOURCE_TABLE_II = {"function": ["f1", "f2", "f3"], "optimizer": ["sgd", "adam", "sgd"],
+                   "activation": ["sigmoid", "relu", "sigmoid"], "output_activation": ["sigmoid"] * 3,
+                   "depth": [5, 15, 5], "dropout": [0.3, 0.3, 0.3], "accuracy": [0.5231, 0.5062, 0.5775]}
 
 SOURCE_CLAIMS = {
     "samples": "Validation accuracy goes down when N is reduced (Fig. 3)",

@@ -13,6 +13,10 @@ would have run. Two layers are swapped for versions that read per-member data wh
 
 Neither adds a weight, so `get_weights()` order is `build_model(...)`'s.
 
+A program may also select per member (`select`, see `_fleet_pack`): its optimizer
+(`OptimizerUnion`: every candidate's Keras update, each member keeping its own), its
+output activation (`SelectDense`) and its loss (`loss_function`).
+
 Owns: what a member's `hparams` become as arrays (dropout rate per Dropout layer, L1
 and L2 per kernel, learning rate), read through `engine.apply_hparams` so that both
 engines agree on their meaning.
@@ -21,6 +25,7 @@ engines agree on their meaning.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import copy
 import math
 import threading
@@ -36,9 +41,10 @@ from keras.src.backend.common import global_state
 from keras import initializers
 from keras.src.initializers.random_initializers import RandomInitializer, compute_fans
 
-from denselab.models import optimizers
+from denselab.models import activations as activation_names
+from denselab.models import losses, optimizers
 from denselab.models.build import Head, build_model
-from denselab.train.engine import apply_hparams
+from denselab.train.engine import apply_hparams, member_head
 
 REGULARIZED = ("dense", "conv2d", "simplernn", "lstm", "gru")
 
@@ -82,7 +88,7 @@ class RateDropout(keras.layers.Layer):
         if not training or _TRACE.rates is None:
             return inputs
         keep = 1.0 - _TRACE.rates[self.index]
-        if _TRACE.pack is not None:  # packed: one (batch, width) block per layer, drawn at the narrow layout
+        if _TRACE.pack is not None and "widths" in _TRACE.pack:  # packed: one (batch, width) block per layer
             mask = _TRACE.uniform[self.index] < keep
             return jnp.where(mask, inputs / keep, jnp.zeros_like(inputs))
         start = _TRACE.offsets[self.index]
@@ -142,12 +148,35 @@ class PackedDense(keras.layers.Dense):
         return jnp.where(self.index < pack["depth"], out, inputs)
 
 
+class SelectDense(keras.layers.Dense):
+    """The output Dense layer of a program that selects each member's output activation:
+    `activations` are the candidates, `_TRACE.pack["output_activation"]` the member's index
+    (`jnp.where`, as `PackedDense`). Same arithmetic as `Dense.call`."""
+
+    def __init__(self, activations: tuple, **kwargs):
+        super().__init__(**kwargs)
+        self.candidates = tuple(keras.activations.get(activation_names.function(a)) for a in activations)
+
+    def call(self, inputs, training=None):
+        z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
+        index = _TRACE.pack["output_activation"]
+        out = self.candidates[0](z)
+        for k, fn in enumerate(self.candidates[1:], start=1):
+            out = jnp.where(index == k, fn(z), out)
+        return out
+
+
 @dataclass
 class FleetModel:
     """One built network and optimizer, and where each variable sits.
 
     weight_slots: for each entry of `get_weights()`, ("t", i) (trainable) or ("n", i).
     kernels: indices into the trainable variables of the L1/L2-penalised kernels.
+    optimizers: the candidate optimizers (one unless the program selects them);
+    opt_slots: one variable per slot of the program's optimizer state (the first
+    candidate's that needed it), opt_maps[k]: the slot of each variable of candidate k;
+    lr_index: the learning rate's slot. select: {name: candidates} the program selects
+    per member (see `select_arrays`).
     """
 
     model: keras.Model
@@ -157,6 +186,12 @@ class FleetModel:
     lr_index: int
     dropout_sizes: list  # values per row each Dropout layer masks, in call order
     packed: tuple | None = None  # a packed program's candidate activations (None: one network)
+    dropout_blocks: list | None = None  # the hidden Dense layer each Dropout layer follows
+    optimizers: tuple = ()
+    opt_slots: list | None = None
+    opt_maps: list | None = None
+    select: dict | None = None
+    flat: list | None = None  # per candidate optimizer: its twin on all weights as one vector (`_flat_twins`)
 
     @property
     def trainable(self):
@@ -167,11 +202,15 @@ class FleetModel:
         return self.model.non_trainable_variables
 
 
-def build(model_spec, train_spec, head: Head, input_shape, packed: tuple | None = None) -> FleetModel:
+def build(model_spec, train_spec, head: Head, input_shape, packed: tuple | None = None,
+          select: dict | None = None) -> FleetModel:
     """Build the network and the optimizer once, variables uninitialised (milliseconds).
 
-    packed: candidate activation names: `model_spec` is then a pack (a plain Dense MLP
-    at the pack's depth and width) whose hidden Dense layers become `PackedDense`.
+    packed: candidate activation names: `model_spec` is then a pack (a Dense chain at
+    the pack's depth and width) whose hidden Dense layers become `PackedDense`.
+    select: {name: candidates} for `optimizer` (configs: one optimizer each, see
+    `OptimizerUnion`), `output_activation` (the output layer becomes `SelectDense`)
+    and `loss` (read by `loss_function`).
 
     The variables are taken off Keras's list of variables to initialise later (which
     the exit of any outer `StatelessScope` would otherwise do, inside our traces):
@@ -182,16 +221,13 @@ def build(model_spec, train_spec, head: Head, input_shape, packed: tuple | None 
     try:
         with StatelessScope(initialize_variables=False):
             base = build_model(model_spec, head, input_shape, name="fleet")
-            model = _swap_layers(base, packed)
-        optimizer = optimizers.make(train_spec)
-        try:
-            with StatelessScope(initialize_variables=False):
-                optimizer.build(model.trainable_variables)
-        except ValueError:  # Nadam creates a variable from a value, refused in a stateless scope
-            optimizer = optimizers.make(train_spec)
-            optimizer.build(model.trainable_variables)
+            model = _swap_layers(base, packed, (select or {}).get("output_activation"))
+        configs = (select or {}).get("optimizer") or (train_spec.optimizer,)
+        candidates = tuple(_built_optimizer(dataclasses.replace(train_spec, optimizer=c), model) for c in configs)
+        flat = _flat_twins(train_spec, configs, candidates, model) if len(candidates) > 1 else None
     finally:
         del pending[before:]
+    optimizer = candidates[0]
     t_index = {id(v): i for i, v in enumerate(model.trainable_variables)}
     n_index = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
     slots = [("t", t_index[id(w)]) if id(w) in t_index else ("n", n_index[id(w)]) for w in model.weights]
@@ -203,17 +239,205 @@ def build(model_spec, train_spec, head: Head, input_shape, packed: tuple | None 
             kernels.append(t_index[id(layer.kernel)])
         elif isinstance(layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)):
             kernels.append(t_index[id(layer.cell.kernel)])
-    lr_index = [i for i, v in enumerate(optimizer.variables) if v.name == "learning_rate"]
+    opt_slots, opt_maps = _slot_map(candidates)
+    lr_index = [i for i, v in enumerate(opt_slots) if v.name == "learning_rate"]
     if len(lr_index) != 1:
         raise RuntimeError(f"optimizer {type(optimizer).__name__}: no single learning_rate variable")
     sizes = [int(np.prod(layer.output.shape[1:])) for layer in model.layers if isinstance(layer, RateDropout)]
+    blocks, n_dense = [], 0
+    for layer in model.layers:
+        if isinstance(layer, RateDropout):
+            blocks.append(n_dense - 1)
+        elif isinstance(layer, keras.layers.Dense):
+            n_dense += 1
     return FleetModel(model=model, optimizer=optimizer, weight_slots=slots, kernels=kernels,
-                      lr_index=lr_index[0], dropout_sizes=sizes, packed=packed)
+                      lr_index=lr_index[0], dropout_sizes=sizes, packed=packed, dropout_blocks=blocks,
+                      optimizers=candidates, opt_slots=opt_slots, opt_maps=opt_maps, flat=flat,
+                      select={k: tuple(v) for k, v in (select or {}).items()})
 
 
-def _swap_layers(base: keras.Model, packed: tuple | None = None) -> keras.Model:
+def _built_optimizer(train_spec, model):
+    optimizer = optimizers.make(train_spec)
+    try:
+        with StatelessScope(initialize_variables=False):
+            optimizer.build(model.trainable_variables)
+    except ValueError:  # Nadam creates a variable from a value, refused in a stateless scope
+        optimizer = optimizers.make(train_spec)
+        optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def _flat_twins(train_spec, configs, candidates, model) -> list | None:
+    """Each candidate optimizer built again on one variable holding every weight, with how its
+    variables map to the candidate's own: (twin, [(twin variable, own variable index) or
+    (twin variable, [own index per weight])]). Every optimizer denselab names updates each
+    element from that element alone, so one update of the flat vector is the per-variable
+    update, in a handful of operations instead of a few per weight (the compile of a program
+    selecting 5 optimizers for 52 weights had been 4× one optimizer's). None where a candidate
+    clips each weight's norm (`clipnorm`), which is not elementwise."""
+    if any(getattr(c, "clipnorm", None) for c in candidates):
+        return None
+    size = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    paths = [v.path.replace("/", "_") for v in model.trainable_variables]
+    twins = []
+    for config, own in zip(configs, candidates):
+        vector = keras.Variable(initializer="zeros", shape=(size,), dtype="float32", name="flat")
+        twin = _built_optimizer(dataclasses.replace(train_spec, optimizer=config), _Weights([vector]))
+        names = {v.name: i for i, v in enumerate(own.variables)}
+        scalars = [i for i, v in enumerate(own.variables) if not v.shape]
+        layout, n_scalar = [], 0
+        for v in twin.variables:
+            if not v.shape:
+                layout.append(scalars[n_scalar])
+                n_scalar += 1
+            else:
+                kind = v.name[len("flat_"):]
+                layout.append([names[f"{p}_{kind}"] for p in paths])
+        twins.append((twin, layout))
+    return twins
+
+
+class _Weights:
+    """What `optimizer.build` reads of a model: its trainable variables."""
+
+    def __init__(self, variables):
+        self.trainable_variables = variables
+
+
+def flat_state(fm: FleetModel, k: int, opt):
+    """One member's optimizer slots → candidate k's twin's variables (`_flat_twins`)."""
+    own = [opt[s] for s in fm.opt_maps[k]]
+    return [own[spec] if isinstance(spec, int) else jnp.concatenate([own[j].reshape(-1) for j in spec])
+            for spec in fm.flat[k][1]]
+
+
+def shared_state(fm: FleetModel, k: int, flat, opt):
+    """Candidate k's twin's variables written back into one member's optimizer slots."""
+    new = list(opt)
+    slots = fm.opt_maps[k]
+    for spec, value in zip(fm.flat[k][1], flat):
+        if isinstance(spec, int):
+            new[slots[spec]] = value
+            continue
+        offset = 0
+        for j in spec:
+            shape = tuple(opt[slots[j]].shape)
+            size = int(np.prod(shape)) if shape else 1
+            new[slots[j]] = value[offset:offset + size].reshape(shape)
+            offset += size
+    return new
+
+
+def apply_flat(fm: FleetModel, k: int, flat, grads, trainable):
+    """One member's step with candidate k's twin: (trainable, twin variables)."""
+    g = jnp.concatenate([x.reshape(-1) for x in grads])
+    p = jnp.concatenate([x.reshape(-1) for x in trainable])
+    (p,), flat = fm.flat[k][0].stateless_apply(flat, [g], [p])
+    out, offset = [], 0
+    for x in trainable:
+        out.append(p[offset:offset + x.size].reshape(x.shape))
+        offset += x.size
+    return out, flat
+
+
+def _slot_map(candidates: tuple) -> tuple:
+    """Shared optimizer-state slots for candidate optimizers: each candidate's iteration and
+    learning rate share one slot each, and each other variable takes the first slot of its
+    shape and dtype that candidate has not used yet (Adam's momentums and RMSprop's
+    velocities share slots, say), so the state is the largest candidate's, not their sum."""
+    slots, maps = [], []
+    for optimizer in candidates:
+        used, mapping = set(), []
+        for v in optimizer.variables:
+            kind = v.name if v.name in ("iteration", "learning_rate") else None
+            match = next((i for i, (k, w) in enumerate(slots) if i not in used and k == kind
+                          and tuple(w.shape) == tuple(v.shape) and w.dtype == v.dtype), None)
+            if match is None:
+                slots.append((kind, v))
+                match = len(slots) - 1
+            used.add(match)
+            mapping.append(match)
+        maps.append(mapping)
+    return [v for _, v in slots], maps
+
+
+def apply_optimizer(fm: FleetModel, opt, grads, trainable, pack, k: int | None = None):
+    """One member's optimizer step: (trainable, optimizer slots). k: the member's candidate
+    (known when the program groups members by optimizer): only its Keras `stateless_apply`
+    runs, on its slots; else selecting programs run every candidate's and keep its own's."""
+    if len(fm.optimizers) == 1:
+        return fm.optimizer.stateless_apply(opt, grads, trainable)
+    if k is not None:
+        slots = fm.opt_maps[k]
+        tr, own = fm.optimizers[k].stateless_apply([opt[s] for s in slots], grads, trainable)
+        new_opt = list(opt)
+        for s, v in zip(slots, own):
+            new_opt[s] = v
+        return list(tr), new_opt
+    index = pack["optimizer"]
+    new_tr, new_opt = None, list(opt)
+    for k, (optimizer, slots) in enumerate(zip(fm.optimizers, fm.opt_maps)):
+        tr_k, vars_k = optimizer.stateless_apply([opt[s] for s in slots], grads, trainable)
+        chosen = index == k
+        new_tr = list(tr_k) if new_tr is None else [jnp.where(chosen, a, b) for a, b in zip(tr_k, new_tr)]
+        for s, v in zip(slots, vars_k):
+            new_opt[s] = jnp.where(chosen, v, new_opt[s])
+    return new_tr, new_opt
+
+
+def loss_function(fm: FleetModel, head: Head):
+    """`rows(y, pred, pack)`: the per-row loss of the head, or of each member's selected loss."""
+    candidates = fm.select.get("loss") if fm.select else None
+    if not candidates:
+        fn = losses.function(head.loss)
+        return lambda y, pred, pack=None: fn(y, pred)
+    fns = [losses.function(name) for name in candidates]
+
+    def rows(y, pred, pack=None):
+        out = fns[0](y, pred)
+        for k, fn in enumerate(fns[1:], start=1):
+            out = jnp.where(pack["loss"] == k, fn(y, pred), out)
+        return out
+
+    return rows
+
+
+def select_arrays(model_spec, train_spec, head: Head, selected: list, names: tuple) -> tuple:
+    """A program's own (model spec, train spec, head) and what it selects per member.
+
+    selected: each member's `engine.SELECTED` overrides; names: those that differ among
+    them. Each member's own optimizer, output activation and loss are resolved
+    (`apply_hparams`, `member_head`); a name whose members resolve to more than one
+    value is selected: ({name: candidates}, {name: (M,) int32 index}). The program's
+    own specs are the first member's (what the selected names override).
+    """
+    cache: dict = {}
+    for s in selected:
+        key = repr(sorted(s.items()))
+        if key not in cache:
+            m, t = apply_hparams(model_spec, train_spec, s)
+            cache[key] = (m, t, member_head(head, m, t, s))
+    resolved = [cache[repr(sorted(s.items()))] for s in selected] or [(model_spec, train_spec, head)]
+    own = [(m, t) for m, t, _ in resolved]
+    heads = [h for _, _, h in resolved]
+    values = {"optimizer": [optimizers.check(t.optimizer) for _, t in own],
+              "output_activation": [h.output_activation for h in heads], "loss": [h.loss for h in heads]}
+    select, index = {}, {}
+    for name in names:
+        keys = sorted({repr(v) for v in values[name]})
+        if len(keys) < 2:
+            continue
+        first = {repr(v): v for v in reversed(values[name])}
+        select[name] = tuple(first[k] for k in keys)
+        index[name] = np.asarray([keys.index(repr(v)) for v in values[name]], np.int32)
+    model, train = own[0]
+    return model, train, heads[0], select, index
+
+
+def _swap_layers(base: keras.Model, packed: tuple | None = None, outputs: tuple | None = None) -> keras.Model:
     """The same chain of layers with Dropout and BatchNormalization swapped (see module
-    doc), and for a pack the hidden Dense layers made `PackedDense`."""
+    doc), for a pack the hidden Dense layers made `PackedDense`, and for a program that
+    selects output activations the output layer made `SelectDense`."""
     inputs = keras.Input(shape=base.input_shape[1:])
     x = inputs
     n_dropout = n_dense = 0
@@ -226,6 +450,8 @@ def _swap_layers(base: keras.Model, packed: tuple | None = None) -> keras.Model:
         elif packed is not None and type(layer) is keras.layers.Dense and layer.name != "output":
             layer = PackedDense(n_dense, packed, **layer.get_config())
             n_dense += 1
+        elif outputs and type(layer) is keras.layers.Dense and layer.name == "output":
+            layer = SelectDense(outputs, **layer.get_config())
         x = layer(x)
     return keras.Model(inputs, x, name=base.name)
 
@@ -237,8 +463,12 @@ def member_arrays(model_spec, train_spec, members) -> dict:
     Dropout layers and the penalised kernels.
     """
     rates, l1, l2, lr = [], [], [], []
+    specs: dict = {}  # a call's members share few overrides
     for member in members:
-        spec_m, train_m = apply_hparams(model_spec, train_spec, member.hparams)
+        key = repr(sorted(member.hparams.items()))
+        if key not in specs:
+            specs[key] = apply_hparams(model_spec, train_spec, member.hparams)
+        spec_m, train_m = specs[key]
         r, a, b = [], [], []
         for base, layer in zip(model_spec.hidden, spec_m.hidden):  # base: which layers exist
             if base.type == "dropout":
@@ -412,8 +642,10 @@ def init_function(fm: FleetModel):
             plans.append(("value", np.asarray(v._value), None, None))
         else:  # zeros, ones, constants, the LSTM forget-gate bias
             plans.append(("value", init, None, None))
-    opt_vars = fm.optimizer.variables
     n_t = len(fm.trainable)
+
+    def initial(v):
+        return jnp.asarray(v._value if v._initializer is None else _constant(v._initializer, v), v.dtype)
 
     def one(seed, learning_rate, pack):
         u = uniform(seed, INIT_TAG, (max(total, 1),))
@@ -431,8 +663,13 @@ def init_function(fm: FleetModel):
                 values.append(jnp.asarray(_constant(a, variables[i]), variables[i].dtype))
             else:
                 values.append(jnp.asarray(a))
-        opt = [jnp.asarray(v._value if v._initializer is None else _constant(v._initializer, v), v.dtype)
-               for v in opt_vars]
+        if len(fm.optimizers) == 1:
+            opt = [initial(v) for v in fm.optimizer.variables]
+        else:  # each slot starts at the member's own optimizer's initial value
+            opt = [jnp.zeros(v.shape, v.dtype) for v in fm.opt_slots]
+            for k, (optimizer, slots) in enumerate(zip(fm.optimizers, fm.opt_maps)):
+                for v, slot in zip(optimizer.variables, slots):
+                    opt[slot] = jnp.where(pack["optimizer"] == k, initial(v), opt[slot])
         opt[fm.lr_index] = learning_rate.astype(opt[fm.lr_index].dtype)
         return values[:n_t], values[n_t:], opt
 

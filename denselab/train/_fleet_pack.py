@@ -1,14 +1,25 @@
 """Which members of one fleet call train in which program: one per network, or packs.
 
 Members may carry `depth`, `units` and `activation` (`engine.STRUCTURAL`; made member
-data by `engine.split_hparams` for plain Dense MLPs), so the networks of one call can
+data by `engine.split_hparams` for Dense chains), so the networks of one call can
 differ. Each distinct network can have a program of its own, or several can share a
-*pack*: the MLP at their largest depth and width, in which each member uses exactly
+*pack*: the chain at their largest depth and width, in which each member uses exactly
 its own part (`_fleet_model.PackedDense`; as TabPack trains many MLPs at once). A pack
-costs the padding's FLOPs and saves compiles. `plan` chooses by estimated seconds
-(compile + run; the constants below were measured on the 2-core machine of
-`benchmarks/search_speed.py`): it starts from one program per network and merges the
-two groups whose merge saves the most, while a merge saves anything.
+costs the padding's FLOPs and saves compiles.
+
+Members may also carry `optimizer`, `output_activation` and `loss`
+(`engine.SELECTED`): they change a program's code, not its shapes, so one program can
+hold several and *select* each member's: the candidates' optimizer states share slots
+(`_fleet_model._slot_map`) and the members of one optimizer are contiguous, so each
+group runs its own Keras update (`_fleet_program.Program.update`); the output layer
+computes each candidate activation and each member keeps its own, and so for the loss
+(`_fleet_model.SelectDense`, `loss_function`). Selecting costs a little
+per-operation overhead and saves compiles.
+
+`plan` chooses by estimated seconds (compile + run; the constants below were measured
+on the 2-core machine of `benchmarks/search_speed.py` and `benchmarks/grid_speed.py`):
+it starts from one program per network and merges the two groups whose merge saves
+the most, while a merge saves anything.
 
 Example:
     >>> from denselab.spec import LayerSpec, ModelSpec
@@ -21,31 +32,50 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from denselab.models import activations as activation_names
 from denselab.spec import ModelSpec, TrainSpec
-from denselab.train.engine import STRUCTURAL, apply_hparams, plain_mlp
+from denselab.train.engine import SELECTED, STRUCTURAL, apply_hparams, chain_pattern, dense_chain
 
 # Activations a pack may select per member: elementwise, finite gradients everywhere
 # (an unselected candidate still gets a zero cotangent, and 0 · inf would be NaN, so
 # `exponential` stays out); `prelu` is a layer with weights of its own.
 PACKABLE = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "gelu", "silu",
             "leaky_relu", "relu6", "hard_sigmoid", "mish", "arctan", "binary_step")
+# Output activations and losses a program may select per member (finite values and
+# gradients for any prediction, so an unselected candidate cannot poison the gradient).
+OUTPUTS = PACKABLE + ("softmax",)
+LOSSES = ("binary_crossentropy", "categorical_crossentropy", "mse", "mae", "huber")
 
 # Seconds, measured with `fleet.last_timings()` on the 2-core machine of
 # `benchmarks/search_speed.py` (750 rows × 10 features, batch 32; load average ~8, so
 # every figure is ~4× an idle machine's: only their ratios decide). A program's cold
 # trace + compile grows with its depth and its candidate activations; a run costs each
-# minibatch step STEP_FIXED_S, each member-step STEP_S, and the FLOPs (3 matmuls per
-# Dense per row: forward and two backward) at RATE.
+# minibatch step STEP_FIXED_S and STEP_LAYER_S per layer (per-operation overheads), each
+# member-step STEP_S, and the FLOPs (3 matmuls per Dense per row: forward and two
+# backward; each candidate activation ACTIVATION_FLOPS per unit and row) at RATE.
+# Selected optimizers: members of one optimizer are updated as a group, each further
+# group costing OPTIMIZER_GROUP_S per weight variable and step and COMPILE_OPTIMIZER_S
+# of compile; each further output activation or loss COMPILE_SELECT_S. The selection
+# and activation figures were measured on the 2-D grid's nets (300 members, 20 units,
+# depth 5–25, `benchmarks/grid_speed.py`) at load ~1 and scaled ×4 like the rest: a pack
+# of its 4 hidden activations ran 1.8–3× slower than one activation (each candidate is
+# an elementwise pass as costly as the 20 × 20 matmul), the optimizer and output groups
+# 5–10 % slower than one optimizer, and 5 programs compiled ~4× as long as one.
 COMPILE_S = 4.0
 COMPILE_LAYER_S = 0.5
 COMPILE_ACTIVATION_S = 0.2
+COMPILE_OPTIMIZER_S = 1.5
+COMPILE_SELECT_S = 0.1
 RATE = 8.0e9
 STEP_FIXED_S = 5.0e-4
+STEP_LAYER_S = 2.5e-4
 STEP_S = 4.0e-5
-ACTIVATION_FLOPS = 10.0
+OPTIMIZER_GROUP_S = 5.0e-5
+ACTIVATION_FLOPS = 60.0
 
 
 @dataclass
@@ -53,9 +83,11 @@ class Unit:
     """One program of a fleet call: its network and the call's members it trains.
 
     packed: None (one network: `spec` is the members' own), or the pack's candidate
-    activations; then `spec` is the pack's MLP, `widths[j]` member j's hidden widths
-    and `act[j]` its index into `packed`. `hparams`: each member's non-structural
-    overrides (what `member_arrays` reads).
+    activations; then `spec` is the pack's chain, `widths[j]` member j's hidden widths
+    and `act[j]` its index into `packed`. `hparams`: each member's numeric overrides
+    (what `member_arrays` reads). `selected[j]`: member j's `engine.SELECTED`
+    overrides; `select`: those whose values differ among the members (the program
+    selects them per member), the others are the program's own.
     """
 
     spec: ModelSpec
@@ -64,6 +96,9 @@ class Unit:
     packed: tuple | None = None
     widths: list | None = None
     act: list | None = None
+    selected: list = field(default_factory=list)
+    select: tuple = ()
+    networks: int = 1  # distinct networks (with their optimizer, output activation and loss)
 
 
 def network_of(model_spec: ModelSpec, hparams: dict) -> tuple[ModelSpec, dict]:
@@ -74,33 +109,50 @@ def network_of(model_spec: ModelSpec, hparams: dict) -> tuple[ModelSpec, dict]:
     if not structural:
         return model_spec, rest
     spec, _ = apply_hparams(model_spec, TrainSpec(), structural)
-    hidden = tuple(dataclasses.replace(layer, activation=_activation(layer.activation)) for layer in spec.hidden)
+    hidden = tuple(dataclasses.replace(layer, activation=_activation(layer.activation))
+                   if layer.type == "dense" else layer for layer in spec.hidden)
     return dataclasses.replace(spec, depth=None, units=None, layer=None, hidden=hidden), rest
+
+
+def own_specs(model_spec: ModelSpec, train_spec: TrainSpec, hparams: dict) -> tuple:
+    """(network, train spec, other overrides) of a member trained alone: its structural and
+    selected overrides applied, the numeric ones (what a program takes as data) left."""
+    spec, rest = network_of(model_spec, hparams)
+    selected = {k: rest.pop(k) for k in SELECTED if k in rest}
+    spec, train = apply_hparams(spec, train_spec, selected)
+    return spec, train, rest
 
 
 def plan(model_spec: ModelSpec, hparams: list, *, epochs: int, rows: int, n_in: int, n_out: int,
          batch_size: int = 32) -> list[Unit]:
     """The programs for members with these `hparams` (one Unit per program, in first-member order)."""
     nets: dict = {}
+    own: dict = {}  # networks by structural overrides: a call's members share few
     for j, hp in enumerate(hparams):
-        spec, rest = network_of(model_spec, hp)
-        entry = nets.setdefault(repr(spec), {"spec": spec, "index": [], "hparams": []})
+        structural = repr([(k, hp[k]) for k in STRUCTURAL if k in hp])
+        if structural not in own:
+            own[structural] = network_of(model_spec, hp)[0]
+        spec, rest = own[structural], {k: v for k, v in hp.items() if k not in STRUCTURAL}
+        selected = {k: rest.pop(k) for k in SELECTED if k in rest}
+        entry = nets.setdefault(repr((spec, sorted(selected.items(), key=lambda kv: kv[0]))),
+                                {"spec": spec, "selected": selected, "index": [], "hparams": []})
         entry["index"].append(j)
         entry["hparams"].append(rest)
-    if len(nets) == 1:
-        (only,) = nets.values()
-        return [Unit(only["spec"], only["index"], only["hparams"])]
     shape = {"epochs": epochs, "rows": rows, "n_in": n_in, "n_out": n_out, "batch": batch_size}
     families: dict = {}
-    for key, net in nets.items():
-        families.setdefault(_family(net["spec"]), []).append(net)
-    units = []
+    for net in nets.values():
+        families.setdefault(_family(net) if len(nets) > 1 else None, []).append(net)
+    groups = []
     for family, members in families.items():
         if family is None or len(members) == 1:
-            units += [Unit(n["spec"], n["index"], n["hparams"]) for n in members]
+            groups += [[n] for n in members]
             continue
-        for group in _merge([[n] for n in members], shape):
-            units.append(_unit(group))
+        # networks that differ only in what a program selects first (one bucket each), then packs
+        buckets: dict = {}
+        for n in members:
+            buckets.setdefault(repr(n["spec"]), []).append([n])
+        groups += _merge([g for bucket in buckets.values() for g in _merge(bucket, shape)], shape)
+    units = [dataclasses.replace(_unit(group), networks=len(group)) for group in groups]
     return sorted(units, key=lambda u: u.index[0])
 
 
@@ -108,82 +160,156 @@ def _activation(name):
     return activation_names.get(name) if name else "relu"
 
 
-def _family(spec: ModelSpec):
+def _selectable(name: str, value) -> bool:
+    """Whether a program can select `value` of a SELECTED hyperparameter per member."""
+    if value is None:
+        return True
+    if name == "optimizer":
+        return isinstance(value, (str, dict))
+    if callable(value):
+        return False
+    if name == "loss":
+        from denselab.models import losses
+
+        return losses.get(value) in LOSSES
+    return activation_names.get(value) in OUTPUTS
+
+
+def _family(net: dict):
+    """What the networks of one program must share, or None when a network shares its program
+    with no other: the hidden layers (all but widths, depth and activation for a chain a pack
+    can hold), and each SELECTED value that cannot be selected."""
+    spec = net["spec"]
+    fixed = tuple((k, repr(v)) for k, v in sorted(net["selected"].items()) if not _selectable(k, v))
+    hidden = _hidden_family(spec)
+    return repr((hidden if hidden is not None else ("own", spec), fixed))
+
+
+def _hidden_family(spec: ModelSpec):
     """What members of one pack must share (all but widths, depth and activation), or None
     when the network cannot be packed."""
-    template = plain_mlp(spec)
-    if template is None or not isinstance(_activation(template.activation), str) \
-            or _activation(template.activation) not in PACKABLE:
+    blocks = dense_chain(spec)
+    if blocks is None:
         return None
-    if any(_activation(layer.activation) != _activation(template.activation) for layer in spec.hidden):
+    acts = {_activation(dense.activation) for dense, _ in blocks}
+    if len(acts) != 1 or not isinstance(next(iter(acts)), str) or next(iter(acts)) not in PACKABLE:
         return None
     import keras
 
     from denselab.models import initializers
     from denselab.train._fleet_model import affine_sampler
 
+    template = blocks[0][0]
     for name in (template.kernel_initializer or spec.kernel_initializer, spec.kernel_initializer):
         if affine_sampler(keras.initializers.get(initializers.function(name)), (2, 2)) is None:
             return None
-    blank = dataclasses.replace(template, units=1, activation="relu")
-    return repr(dataclasses.replace(spec, hidden=(blank,)))
+    return repr((chain_pattern(spec), dataclasses.replace(spec, hidden=())))
 
 
 def _widths(spec: ModelSpec) -> list:
-    return [layer.units for layer in spec.hidden]
+    blocks = dense_chain(spec)
+    return [dense.units for dense, _ in blocks] if blocks else []
 
 
-def _cost(group: list, shape: dict) -> float:
-    """Estimated seconds of one program for the networks in `group` (a pack when > 1)."""
-    members = sum(len(n["index"]) for n in group)
-    acts = {_activation(n["spec"].hidden[0].activation) for n in group}
-    if len(group) == 1:
-        widths = _widths(group[0]["spec"])
-    else:
-        depth = max(len(_widths(n["spec"])) for n in group)
-        widths = [max(max(_widths(n["spec"])) for n in group)] * depth
+def _summary(net: dict, spec_id: int) -> dict:
+    """What `_cost` reads of a group of networks, combinable without looking at them again
+    (`spec`: the id of the group's one network, -1 for a pack of several)."""
+    spec = net["spec"]
+    widths = _widths(spec)
+    return {"members": len(net["index"]), "spec": spec_id, "widths": widths,
+            "depth": len(widths), "width": max(widths, default=0), "chain": bool(widths),
+            "acts": {_activation(spec.hidden[0].activation)} if widths else set(),
+            **{name: {repr(net["selected"].get(name, "<base>"))} for name in SELECTED}}
+
+
+def _combine(a: dict, b: dict) -> dict:
+    return {"members": a["members"] + b["members"], "spec": a["spec"] if a["spec"] == b["spec"] else -1,
+            "widths": a["widths"],
+            "depth": max(a["depth"], b["depth"]), "width": max(a["width"], b["width"]),
+            "chain": a["chain"] and b["chain"], "acts": a["acts"] | b["acts"],
+            **{name: a[name] | b[name] for name in SELECTED}}
+
+
+def _cost(s: dict, shape: dict) -> float:
+    """Estimated seconds of one program for a group (its `_summary`; a pack when its networks differ)."""
+    widths = s["widths"] if s["spec"] >= 0 else [s["width"]] * s["depth"]
     dims = [shape["n_in"]] + widths + [shape["n_out"]]
-    flops = 6.0 * sum(a * b for a, b in zip(dims, dims[1:])) + ACTIVATION_FLOPS * len(acts) * sum(widths)
+    flops = 6.0 * sum(a * b for a, b in zip(dims, dims[1:])) + ACTIVATION_FLOPS * len(s["acts"]) * sum(widths)
+    variables = 2 * len(dims) - 2 if s["chain"] else 0
     steps = -(-shape["rows"] // shape["batch"])
-    run = shape["epochs"] * (steps * (STEP_FIXED_S + members * STEP_S) + members * shape["rows"] * flops / RATE)
-    compile_s = COMPILE_S + COMPILE_LAYER_S * len(widths) + COMPILE_ACTIVATION_S * (len(acts) - 1)
+    optimizers = len(s["optimizer"])
+    per_step = STEP_FIXED_S + STEP_LAYER_S * (len(dims) - 1) + s["members"] * STEP_S \
+        + OPTIMIZER_GROUP_S * (optimizers - 1) * variables
+    run = shape["epochs"] * (steps * per_step + s["members"] * shape["rows"] * flops / RATE)
+    compile_s = COMPILE_S + COMPILE_LAYER_S * len(widths) + COMPILE_ACTIVATION_S * (len(s["acts"]) - 1) \
+        + COMPILE_OPTIMIZER_S * (optimizers - 1) \
+        + COMPILE_SELECT_S * (len(s["output_activation"]) + len(s["loss"]) - 2)
     return compile_s + run
 
 
 def _merge(groups: list, shape: dict) -> list:
-    """Agglomerate: merge the pair of groups that saves the most estimated seconds, until none does."""
-    costs = [_cost(g, shape) for g in groups]
-    while len(groups) > 1:
-        best = None
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                saved = costs[a] + costs[b] - _cost(groups[a] + groups[b], shape)
-                if saved > 0 and (best is None or saved > best[0]):
-                    best = (saved, a, b)
-        if best is None:
+    """Agglomerate: merge the pair of groups that saves the most estimated seconds, until none does.
+
+    Pairwise savings are kept in a matrix and only the merged group's row is recomputed, so
+    a call of a few hundred networks plans in well under a second."""
+    ids: dict = {}
+    summaries = []
+    for g in groups:
+        summary = None
+        for net in g:
+            one = _summary(net, ids.setdefault(repr(net["spec"]), len(ids)))
+            summary = one if summary is None else _combine(summary, one)
+        summaries.append(summary)
+    costs = [_cost(s, shape) for s in summaries]
+    n = len(groups)
+    saved = np.full((n, n), -np.inf)
+
+    def row(a):
+        for b in range(n):
+            if b != a and groups[b] is not None:
+                value = costs[a] + costs[b] - _cost(_combine(summaries[a], summaries[b]), shape)
+                saved[a, b] = saved[b, a] = value
+
+    for a in range(n):
+        for b in range(a + 1, n):
+            saved[a, b] = saved[b, a] = costs[a] + costs[b] - _cost(_combine(summaries[a], summaries[b]), shape)
+    while True:
+        a, b = np.unravel_index(int(np.argmax(saved)), saved.shape)
+        if not saved[a, b] > 0:
             break
-        _, a, b = best
-        groups[a] = groups[a] + groups.pop(b)
-        costs.pop(b)
-        costs[a] = _cost(groups[a], shape)
-    return groups
+        a, b = min(a, b), max(a, b)
+        groups[a] = groups[a] + groups[b]
+        summaries[a] = _combine(summaries[a], summaries[b])
+        costs[a] = _cost(summaries[a], shape)
+        groups[b] = None
+        saved[b, :] = saved[:, b] = -np.inf
+        row(a)
+    return [g for g in groups if g is not None]
 
 
 def _unit(group: list) -> Unit:
-    """The Unit of a group: the network itself, or a pack at its largest depth and width."""
-    if len(group) == 1:
-        return Unit(group[0]["spec"], group[0]["index"], group[0]["hparams"])
-    acts = tuple(sorted({_activation(n["spec"].hidden[0].activation) for n in group}))
-    depth = max(len(_widths(n["spec"])) for n in group)
-    width = max(max(_widths(n["spec"])) for n in group)
-    spec = group[0]["spec"]
-    template = dataclasses.replace(spec.hidden[0], units=width, activation=acts[0])
-    pack = dataclasses.replace(spec, hidden=(template,) * depth)
-    index, hparams, widths, act = [], [], [], []
+    """The Unit of a group: one network (its members may differ in SELECTED values), or a
+    pack at its largest depth and width. Members of one optimizer are contiguous, so the
+    program can update them as one group (`_fleet_program.Program.update`)."""
+    group = sorted(group, key=lambda n: repr(n["selected"].get("optimizer", "<base>")))
+    index, hparams, selected, widths, act = [], [], [], [], []
     for n in group:
-        for i, hp in zip(n["index"], n["hparams"]):
-            index.append(i)
-            hparams.append(hp)
+        index += n["index"]
+        hparams += n["hparams"]
+        selected += [dict(n["selected"]) for _ in n["index"]]
+    select = tuple(name for name in SELECTED
+                   if len({repr(s.get(name, "<base>")) for s in selected}) > 1)
+    specs = {repr(n["spec"]): n["spec"] for n in group}
+    if len(specs) == 1:
+        return Unit(group[0]["spec"], index, hparams, selected=selected, select=select)
+    acts = tuple(sorted({_activation(n["spec"].hidden[0].activation) for n in group}))
+    deepest = max((n["spec"] for n in group), key=lambda s: len(_widths(s)))
+    width = max(max(_widths(n["spec"])) for n in group)
+    hidden = tuple(dataclasses.replace(layer, units=width, activation=acts[0]) if layer.type == "dense" else layer
+                   for layer in deepest.hidden)
+    pack = dataclasses.replace(deepest, hidden=hidden)
+    for n in group:
+        for _ in n["index"]:
             widths.append(_widths(n["spec"]))
             act.append(acts.index(_activation(n["spec"].hidden[0].activation)))
-    return Unit(pack, index, hparams, packed=acts, widths=widths, act=act)
+    return Unit(pack, index, hparams, packed=acts, widths=widths, act=act, selected=selected, select=select)

@@ -1,12 +1,18 @@
-"""The fleet's compiled training program: scan over epochs of vmap(members) of scan over minibatches.
+"""The fleet's compiled training program: scan over epochs of a scan over minibatches of vmap(members).
 
 One call of the chunk program trains every member for `chunk` epochs, starting at
 epoch `epoch0` (an argument, so the same executable runs every chunk; the fleet
 calls it from Python between chunks to report progress). Epochs past `epochs`, or
-when every member has stopped, are skipped with `lax.cond`.
+when every member has stopped, are skipped with `lax.cond`. A step computes every
+member's gradient (vmapped), then every member's optimizer update: where the program
+selects optimizers (`flags["optimizer_groups"]`), each contiguous group of one
+optimizer runs only its own update, written back in place (`Program.update`).
 
-Per member and epoch: the rows are shuffled with real rows first (argsort of uniform
-keys, padded rows pushed to the back), so batch b holds rows b·B … b·B+B-1 of the
+Random draws belong to *streams*, a (seed, rows, layout) that members share (every arm
+of a split has the split's member seed): each epoch a stream's shuffle and dropout
+uniforms are drawn once and its members read them (`stream_draws`); the numbers are
+those a member would draw alone. Per member and epoch: the rows are shuffled with real
+rows first (argsort of uniform keys, padded rows pushed to the back), so batch b holds rows b·B … b·B+B-1 of the
 permutation exactly as Keras's would; a member takes ceil(n/B) steps and the steps
 past its own rows are masked (no update, optimizer state unchanged); the last
 partial batch averages its loss over its real rows. Training loss and metric are
@@ -26,8 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from denselab.models import losses
-from denselab.train._fleet_model import FleetModel, init_function, kernel_mask, member_context, uniform, uniform_at
+from denselab.train._fleet_model import (FleetModel, apply_flat, apply_optimizer, flat_state, init_function,
+                                        kernel_mask, loss_function, member_context, shared_state, uniform,
+                                        uniform_at)
 
 HISTORY = 5  # loss, metric, val_loss, val_metric, ran (1.0 where the member trained that epoch)
 
@@ -54,7 +61,7 @@ class Program:
         self.batch, self.epochs, self.chunk = batch_size, epochs, chunk
         self.patience = patience
         self.flags = flags
-        self.loss_rows = losses.function(head.loss)
+        self.loss_rows = loss_function(fm, head)  # (y, pred, pack): the member's loss per row
         sizes = [batch_size * n for n in fm.dropout_sizes] if flags["dropout"] else []
         self.offsets = [int(o) for o in np.cumsum([0] + sizes[:-1])] if sizes else []
         self.dropout_draws = int(sum(sizes))  # uniform draws per step for the dropout masks
@@ -65,7 +72,7 @@ class Program:
         total = jnp.float32(0.0)
         for k, i in enumerate(self.fm.kernels):
             w = trainable[i]
-            if pack is not None:  # a pack member's own weights only (L1's gradient at a padded 0 is not 0)
+            if self.fm.packed:  # a pack member's own weights only (L1's gradient at a padded 0 is not 0)
                 w = w * kernel_mask(pack, k, w.shape)
             if self.flags["l1"]:
                 total = total + l1[k] * jnp.sum(jnp.abs(w))
@@ -90,52 +97,118 @@ class Program:
         pred, non_trainable = self.forward(trainable, non_trainable, xb, True, rates, uniform, rows, pack)
         w = rows.astype(jnp.float32)
         n = jnp.maximum(jnp.sum(w), 1.0)
-        loss = jnp.sum(self.loss_rows(yb, pred) * w) / n + self.penalty(trainable, l1, l2, pack)
+        loss = jnp.sum(self.loss_rows(yb, pred, pack) * w) / n + self.penalty(trainable, l1, l2, pack)
         return loss, (non_trainable, jnp.sum(self.metric_rows(yb, pred) * w))
 
     # --- one member, one epoch ---------------------------------------------
 
-    def member_epoch(self, state, data, epoch):
+    def stream_draws(self, streams, epoch, n_max):
+        """Each stream's row order (U, steps·B) and dropout uniforms (U, steps, …) for `epoch`.
+
+        A stream is a (seed, rows, layout) that members share (the arms of one split do):
+        one draw per epoch, one block per step: the step's B shuffle keys, then its dropout
+        uniforms; element (s, w) depends on its index only, so the draws do not depend on
+        how far the fleet is padded. Real rows are shuffled first (argsort of the keys).
+        """
         b = self.batch
-        x, y, n = data["x_train"], data["y_train"], data["n_train"]
-        n_max = x.shape[0]
         steps = -(-n_max // b)
-        # One draw per epoch, one block per step: the step's B shuffle keys, then its
-        # dropout uniforms. Element (s, w) depends on its index only, so a member's
-        # draws do not depend on how far the fleet is padded.
+
+        def one(seed, n, widths):
+            if not self.fm.packed:
+                draws = uniform(seed, epoch, (steps, b + self.dropout_draws))
+                keys, dropout_u = draws[:, :b].reshape(-1)[:n_max], draws[:, b:]
+            else:
+                keys, dropout_u = self.packed_draws(seed, epoch, steps, widths)
+                keys = keys[:n_max]
+            position = jnp.arange(n_max)
+            order = jnp.argsort(jnp.where(position < n, keys, 2.0)) if self.flags["shuffle"] else position
+            return jnp.concatenate([order, jnp.zeros((steps * b - n_max,), order.dtype)]), dropout_u
+
+        return jax.vmap(one)(streams["seed"], streams["n"], streams["widths"])
+
+    def epoch(self, state, data, epoch, orders, dropouts):
+        """Every member's epoch (state and data member-first): a scan over minibatch steps whose
+        step computes each member's gradient (`member_grad`, vmapped) and then each member's
+        optimizer update (`update`), then each member's validation and early stopping
+        (`member_end`, vmapped). Where the program selects optimizers, the weights and optimizer
+        states are carried split into the optimizer groups (`flags["optimizer_groups"]`):
+        each group updates its own arrays, and only the weights are joined, once a step, for
+        the gradients (writing each group's update back into whole arrays copied them all);
+        a group's optimizer state is its optimizer's flat twin's (`_fleet_model._flat_twins`)."""
+        b = self.batch
+        steps = -(-data["x_train"].shape[1] // b)
         pack = state.get("pack")
-        if pack is None:
-            draws = uniform(data["seed"], epoch, (steps, b + self.dropout_draws))
-            keys, dropout_u = draws[:, :b].reshape(-1)[:n_max], draws[:, b:]
-        else:
-            keys, dropout_u = self.packed_draws(data["seed"], epoch, steps, pack["widths"])
-            keys = keys[:n_max]
-        position = jnp.arange(n_max)
-        order = jnp.argsort(jnp.where(position < n, keys, 2.0)) if self.flags["shuffle"] else position
-        order = jnp.concatenate([order, jnp.zeros((steps * b - n_max,), order.dtype)])
+        per = {k: data[k] for k in ("x_train", "y_train", "n_train", "stream", "rates", "l1", "l2")}
+        per.update(order=orders[data["stream"]], stopped=state["stopped"], pack=pack)
+        grads_of = jax.vmap(self.member_grad, in_axes=(0, 0, 0, None, None))
+        groups = self.flags.get("optimizer_groups") or ()
+        ranges = [(a, b_) for _, a, b_ in groups] or [(0, None)]
+        flat = bool(groups) and self.fm.flat is not None
+
+        def split(tree):
+            return [jax.tree_util.tree_map(lambda v, _a=a, _b=b_: v[_a:_b], tree) for a, b_ in ranges]
+
+        def join(parts):
+            return parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *p: jnp.concatenate(p), *parts)
+
+        def step(carry, s):
+            trs, ntr, opts, loss_sum, metric_sum = carry
+            grads, ntr, active, loss, correct = grads_of(join(trs), ntr, per, s, dropouts)
+            trs, opts = self.update(opts, split(grads), trs, split(pack), split(active))
+            return (trs, ntr, opts, loss_sum + loss, metric_sum + correct), None
+
+        zero = jnp.zeros(state["stopped"].shape, jnp.float32)
+        opts = split(state["optimizer"])
+        if flat:
+            opts = [jax.vmap(lambda o, _k=k: flat_state(self.fm, _k, o))(o) for (k, _, _), o in zip(groups, opts)]
+        carry = (split(state["trainable"]), state["non_trainable"], opts, zero, zero)
+        (trs, ntr, opts, loss_sum, metric_sum), _ = jax.lax.scan(step, carry, jnp.arange(steps))
+        if flat:
+            opts = [jax.vmap(lambda f, o, _k=k: shared_state(self.fm, _k, f, o))(f, o)
+                    for (k, _, _), f, o in zip(groups, opts, split(state["optimizer"]))]
+        return jax.vmap(self.member_end, in_axes=(0, 0, None, 0, 0, 0, 0, 0))(
+            state, data, epoch, join(trs), ntr, join(opts), loss_sum, metric_sum)
+
+    def member_grad(self, tr, ntr, per, s, dropouts):
+        """One member's minibatch step s: (gradient, non-trainable variables, whether it stepped,
+        its loss × real rows and correct rows). Steps past its own rows, or after it stopped,
+        change nothing (`active` false)."""
+        b = self.batch
+        n = per["n_train"]
+        idx = jax.lax.dynamic_slice(per["order"], (s * b,), (b,))
+        rows = s * b + jnp.arange(b) < n
+        active = (s * b < n) & ~per["stopped"]
+        (loss, (ntr2, correct)), grads = jax.value_and_grad(self.batch_loss, has_aux=True)(
+            tr, ntr, per["x_train"][idx], per["y_train"][idx], rows, per["rates"], dropouts[per["stream"], s],
+            per["l1"], per["l2"], per["pack"])
+        n_rows = jnp.sum(rows.astype(jnp.float32))
+        return (grads, _where(active, ntr2, ntr), active, jnp.where(active, loss * n_rows, 0.0),
+                jnp.where(active, correct, 0.0))
+
+    def update(self, opts, grads, trs, packs, actives):
+        """Every member's optimizer step, per optimizer group (lists: one entry per group;
+        members that did not step keep still). With `flags["optimizer_groups"]`
+        ((candidate, start, stop), …: contiguous members) each group runs only its own
+        optimizer's update; otherwise (one group) each member selects its own among all
+        candidates' (`apply_optimizer`)."""
+        def one(opt, grads, tr, pack, active, k=None):
+            if k is not None and self.fm.flat is not None:  # the group's state is the flat twin's
+                tr2, opt2 = apply_flat(self.fm, k, opt, grads, tr)
+            else:
+                tr2, opt2 = apply_optimizer(self.fm, opt, grads, tr, pack, k)
+            return _where(active, (tr2, opt2), (tr, opt))
+
+        ks = [k for k, _, _ in self.flags.get("optimizer_groups") or ()] or [None]
+        out = [jax.vmap(lambda *args, _k=k: one(*args, k=_k))(*group)
+               for k, group in zip(ks, zip(opts, grads, trs, packs, actives))]
+        return [tr for tr, _ in out], [opt for _, opt in out]
+
+    def member_end(self, state, data, epoch, tr, ntr, opt, loss_sum, metric_sum):
+        """One member after the epoch's steps: its curves (Keras's train loss and metric, the
+        validation loss and metric) and early stopping; (state, history record)."""
+        n = data["n_train"]
         stopped = state["stopped"]
-        grad_fn = jax.value_and_grad(self.batch_loss, has_aux=True)
-        optimizer = self.fm.optimizer
-
-        def step(carry, xs):
-            s, uniform = xs
-            tr, ntr, opt, loss_sum, metric_sum = carry
-            idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
-            rows = s * b + jnp.arange(b) < n
-            active = (s * b < n) & ~stopped
-            (loss, (ntr2, correct)), grads = grad_fn(
-                tr, ntr, x[idx], y[idx], rows, data["rates"], uniform,
-                data["l1"], data["l2"], pack)
-            tr2, opt2 = optimizer.stateless_apply(opt, grads, tr)
-            tr, ntr, opt = _where(active, (tr2, ntr2, opt2), (tr, ntr, opt))
-            n_rows = jnp.sum(rows.astype(jnp.float32))
-            loss_sum = loss_sum + jnp.where(active, loss * n_rows, 0.0)
-            metric_sum = metric_sum + jnp.where(active, correct, 0.0)
-            return (tr, ntr, opt, loss_sum, metric_sum), None
-
-        zero = jnp.float32(0.0)
-        carry = (state["trainable"], state["non_trainable"], state["optimizer"], zero, zero)
-        (tr, ntr, opt, loss_sum, metric_sum), _ = jax.lax.scan(step, carry, (jnp.arange(steps), dropout_u))
+        pack = state.get("pack")
         n_f = jnp.maximum(n.astype(jnp.float32), 1.0)
         train_loss, train_metric = loss_sum / n_f, metric_sum / n_f
 
@@ -143,7 +216,7 @@ class Program:
         vw = (jnp.arange(data["x_val"].shape[0]) < data["n_val"]).astype(jnp.float32)
         nv = jnp.sum(vw)
         nan = jnp.float32(np.nan)
-        val_loss = jnp.where(nv > 0, jnp.sum(self.loss_rows(data["y_val"], pred) * vw) / jnp.maximum(nv, 1.0)
+        val_loss = jnp.where(nv > 0, jnp.sum(self.loss_rows(data["y_val"], pred, pack) * vw) / jnp.maximum(nv, 1.0)
                              + self.penalty(tr, data["l1"], data["l2"], pack), nan)
         val_metric = jnp.where(nv > 0, jnp.sum(self.metric_rows(data["y_val"], pred) * vw)
                                / jnp.maximum(nv, 1.0), nan)
@@ -167,11 +240,12 @@ class Program:
 
     def packed_draws(self, seed, epoch, steps, widths):
         """A pack member's shuffle keys and per-layer dropout uniforms (steps, D, B, width),
-        read at the positions its narrow network's program draws them (see `member_epoch`):
-        a step's block is B keys then each Dropout layer's B × w_l values."""
+        read at the positions its narrow network's program draws them (see `stream_draws`):
+        a step's block is B keys then each Dropout layer's B × w values (w: the width of the
+        Dense layer it follows, 0 past the member's depth)."""
         b = self.batch
         width = self.fm.model.layers[1].units
-        w = widths.astype(jnp.uint32)
+        w = widths.astype(jnp.uint32)[np.asarray(self.fm.dropout_blocks, np.int32)]
         stride = b + (b * jnp.sum(w) if self.flags["dropout"] else jnp.uint32(0))
         step = jax.lax.broadcasted_iota(jnp.uint32, (steps, b), 0)
         keys = uniform_at(seed, epoch, step * stride + jax.lax.broadcasted_iota(jnp.uint32, (steps, b), 1))
@@ -187,14 +261,18 @@ class Program:
 
     def chunk_fn(self, state, data, epoch0):
         """Train `self.chunk` epochs from `epoch0`: (state, history (chunk, M, 5))."""
-        members = jax.vmap(self.member_epoch, in_axes=(0, 0, None))
         m = state["stopped"].shape[0]
+        streams = data["streams"]  # (U,) seeds, rows, widths: what members share (see `stream_draws`)
+        data = {k: v for k, v in data.items() if k != "streams"}
+
+        def epoch_of(s, epoch):
+            return self.epoch(s, data, epoch, *self.stream_draws(streams, epoch, data["x_train"].shape[1]))
 
         def body(st, i):
             epoch = epoch0 + i
             go = (epoch < self.epochs) & jnp.any(~st["stopped"])
             skipped = jnp.full((m, HISTORY), np.nan, jnp.float32).at[:, 4].set(0.0)
-            return jax.lax.cond(go, lambda s: members(s, data, epoch), lambda s: (s, skipped), st)
+            return jax.lax.cond(go, lambda s: epoch_of(s, epoch), lambda s: (s, skipped), st)
 
         return jax.lax.scan(body, state, jnp.arange(self.chunk, dtype=jnp.int32))
 
@@ -205,7 +283,7 @@ class Program:
         m = seeds.shape[0]
         state = {"trainable": trainable, "non_trainable": non_trainable, "optimizer": opt,
                  "stopped": jnp.zeros((m,), bool), "epochs_run": jnp.zeros((m,), jnp.int32)}
-        if self.fm.packed:
+        if pack:  # a pack's structure, and what the program selects per member
             state["pack"] = pack
         if self.patience is not None:
             state.update(best_val=jnp.full((m,), np.inf, jnp.float32), best_epoch=jnp.zeros((m,), jnp.int32),
@@ -226,7 +304,7 @@ class Program:
 
         def one(tr, ntr, xm, ym, pack):
             pred = self.forward(tr, ntr, xm, False, pack=pack)[0]
-            return pred, self.loss_rows(ym, pred)
+            return pred, self.loss_rows(ym, pred, pack)
 
         pred, loss = jax.vmap(one)(trainable, non_trainable, x, y, state.get("pack"))
         return trainable, non_trainable, pred, loss

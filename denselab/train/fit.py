@@ -15,7 +15,7 @@ import numpy as np
 from denselab.models import losses, optimizers
 from denselab.models.build import Head, build_model
 from denselab.train import limits
-from denselab.train.engine import EngineResult, Member, MemberResult, apply_hparams, metric_value
+from denselab.train.engine import EngineResult, Member, MemberResult, apply_hparams, member_head, metric_value
 
 
 def compile_model(model: keras.Model, train, head: Head, learning_rate: float | None = None) -> keras.Model:
@@ -33,8 +33,10 @@ def train_members(model_spec, train_spec, head: Head, members: list[Member], pro
     results = []
     started = time.perf_counter()
     total = len(members) * train_spec.epochs
+    call_head = head
     for i, member in enumerate(members):
         spec_m, train_m = apply_hparams(model_spec, train_spec, member.hparams)
+        head = member_head(call_head, spec_m, train_m, member.hparams)  # its own output activation and loss
         keras.utils.set_random_seed(member.seed)
         model = compile_model(build_model(spec_m, head, member.x_train.shape[1:]), train_m, head)
         if i == 0:  # before the first fit: what all members will keep must fit in memory

@@ -1,15 +1,17 @@
 """The fleet: every member of one network structure trained in one compiled JAX program.
 
 Folds × seeds × numeric hyperparameters (learning rate, dropout rate, L1/L2) are
-members of one `jax.vmap` over a `jax.lax.scan` training loop (epochs × minibatches),
+members of one `jax.lax.scan` training loop (epochs × minibatches) vmapped over them,
 compiled once with `jax.jit` and run through Keras's stateless API
 (`model.stateless_call`, `optimizer.stateless_apply`); see `_fleet_program.py` for
 the loop and `_fleet_model.py` for how the Keras model is built once and its
 variables initialised per member. What changes shapes or code (layers, widths,
 activations, optimizer class, loss, batch size, epochs) makes a new program, except
-members of plain Dense MLPs whose `depth`, `units` or `activation` differ (member
-hyperparameters, see `engine.split_hparams`): `_fleet_pack.plan` packs those into
-one program where that pays (see `_fleet_model.PackedDense`). Programs
+member hyperparameters (see `engine.split_hparams`): `_fleet_pack.plan` packs Dense
+chains whose `depth`, `units` or `activation` differ into one program where that pays
+(see `_fleet_model.PackedDense`), and lets one program select each member's
+`optimizer`, `output_activation` and `loss`. A call's programs are traced in turn,
+compiled in threads while the first trains, and trained `TRAIN_THREADS` at a time. Programs
 are cached in this process by that structure key, and across processes by JAX's
 persistent compilation cache in `~/.cache/denselab/jax` (env `DENSELAB_CACHE_DIR`;
 set it to an empty string to turn the cache off).
@@ -43,6 +45,7 @@ import hashlib
 import math
 import os
 import pickle
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -62,6 +65,7 @@ from denselab.train.engine import EngineResult, Member, MemberResult, metric_val
 CARRIED = ("dense", "dropout", "batchnorm", "conv2d", "maxpool2d", "flatten", "embedding",
            "simplernn", "lstm", "gru")
 CHUNKS = 10  # progress reports per training run (the epoch loop is split into this many calls)
+TRAIN_THREADS = 2  # programs of one call trained at once (each keeps about one core busy)
 
 memory_budget_bytes: int | None = None  # None: half of the available memory
 _shuffle = True  # test hook: False keeps each member's rows in order (to compare with fit(shuffle=False))
@@ -137,12 +141,15 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
     try:
         for prep, sub in zip(preps, subs) if pool else ():  # trace all here; compile on every core
             prep["fns"] = prep["entry"].compiled_for(prep["program"], _first_data(prep, sub), timings, pool)
-        trained = []
-        for unit, sub, prep in zip(units, subs, preps):  # the first program trains while the others compile
-            moved = (lambda d, _t, _o=done: progress(_o + d, total)) if progress else None
-            chunk_cb = (lambda idx, h, w, _u=unit: on_chunk([_u.index[i] for i in idx], h, w)) if on_chunk else None
-            trained.append(_train_unit(unit, prep, train_spec, head, sub, moved, chunk_cb, timings))
-            done += len(sub) * train_spec.epochs
+        if pool and on_chunk is None:  # several programs, no live view: TRAIN_THREADS train at once
+            trained = _train_together(units, subs, preps, train_spec, head, progress, total, timings)
+        else:
+            trained = []
+            for unit, sub, prep in zip(units, subs, preps):  # the first program trains while the others compile
+                moved = (lambda d, _t, _o=done: progress(_o + d, total)) if progress else None
+                chunk_cb = (lambda idx, h, w, _u=unit: on_chunk([_u.index[i] for i in idx], h, w)) if on_chunk else None
+                trained.append(_train_unit(unit, prep, train_spec, head, sub, moved, chunk_cb, timings))
+                done += len(sub) * train_spec.epochs
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -156,13 +163,36 @@ def train_members(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, memb
             notes.append(f"fleet: {len(sub)} members trained in {n_groups} groups to fit the memory budget")
     packs = [u for u in units if u.packed]
     if len(units) > 1 or packs:
-        networks = {repr(_fleet_pack.network_of(model_spec, m.hparams)[0]) for m in members}
-        notes.append(f"fleet: {len(networks)} networks in {len(units)} programs ({len(packs)} packed)")
+        notes.append(f"fleet: {sum(u.networks for u in units)} networks in {len(units)} programs ({len(packs)} packed)")
     _LAST.clear()
     _LAST.update(timings, total_s=time.perf_counter() - started, groups=groups, programs=len(units),
                  packed=len(packs), group_size=max(len(u.index) for u in units))
     return EngineResult(results=results, engine="fleet", notes=notes,
                         compile_s=timings["trace_s"] + timings["compile_s"], run_s=timings["run_s"])
+
+
+def _train_together(units, subs, preps, train_spec, head, progress, total, timings) -> list:
+    """`_train_unit` of every program, TRAIN_THREADS at a time (in call order), each in a thread:
+    one program's small operations keep about one core busy (measured on the 2-D grid's nets),
+    so two programs at once use both cores. Timings are summed over the programs."""
+    lock, done = threading.Lock(), [0] * len(units)
+
+    def moved(k, d):
+        with lock:
+            done[k] = d
+            progress(sum(done), total)
+
+    def one(k):
+        own = dict.fromkeys(timings, 0.0)
+        out = _train_unit(units[k], preps[k], train_spec, head, subs[k],
+                          (lambda d, _t, _k=k: moved(_k, d)) if progress else None, None, own)
+        with lock:
+            for name, value in own.items():
+                timings[name] = timings.get(name, 0.0) + value
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(TRAIN_THREADS) as trainers:
+        return list(trainers.map(one, range(len(units))))
 
 
 def _plan(model_spec, train_spec, head, members) -> list:
@@ -176,21 +206,18 @@ def _plan(model_spec, train_spec, head, members) -> list:
 def _prepare_unit(unit, train_spec, head, members, input_shape, chunk_epochs, timings) -> dict:
     """One program's arrays, flags, entry, program and memory groups (no tracing yet)."""
     started = time.perf_counter()
-    model_spec = unit.spec
+    entry, model_spec, head, pack = _unit_entry(unit, train_spec, head, input_shape)
     hp = _fleet_model.member_arrays(model_spec, train_spec, members)
-    pack = {}
     if unit.packed:  # layers past a member's depth: no dropout, no penalty (they are the identity)
         depth = np.asarray([len(w) for w in unit.widths])
-        past = np.arange(len(model_spec.hidden))[None, :] >= depth[:, None]
-        for name in ("rates", "l1", "l2"):
-            if hp[name].shape[1] == past.shape[1]:
+        after = {"rates": entry.fm.dropout_blocks, "l1": range(len(entry.fm.kernels)), "l2": range(len(entry.fm.kernels))}
+        for name, blocks in after.items():
+            if hp[name].shape[1] == len(blocks):
+                past = np.asarray(list(blocks), np.int64)[None, :] >= depth[:, None]
                 hp[name] = np.where(past, 0.0, hp[name]).astype(np.float32)
     patience = train_spec.patience if train_spec.patience and any(m.x_val is not None for m in members) else None
     flags = {"dropout": bool((hp["rates"] > 0).any()), "l1": bool((hp["l1"] > 0).any()),
              "l2": bool((hp["l2"] > 0).any()), "shuffle": _shuffle}
-    entry = _entry(model_spec, train_spec, head, input_shape, unit.packed)
-    if unit.packed:
-        pack = _fleet_model.pack_arrays(entry.fm, unit.widths, unit.act)
     epochs = train_spec.epochs
     limits.check(epochs, len(members), _param_count(entry.fm), max(len(m.x_eval) for m in members), head.n_outputs)
     chunk = chunk_epochs or math.ceil(epochs / min(epochs, CHUNKS))
@@ -199,8 +226,12 @@ def _prepare_unit(unit, train_spec, head, members, input_shape, chunk_epochs, ti
         "val": max(1, max(len(m.x_val if m.x_val is not None else m.x_eval) for m in members)),
         "eval": max(1, max(len(m.x_eval) for m in members)),
     }
-    program = entry.program(train_spec.batch_size, epochs, chunk, patience, flags)
     groups = _groups(members, entry, train_spec.batch_size, shapes, patience)
+    if "optimizer" in pack and len(groups) == 1:  # contiguous runs of one optimizer: update them as groups
+        flags["optimizer_groups"] = _runs(pack["optimizer"])
+    program = entry.program(train_spec.batch_size, epochs, chunk, patience, flags)
+    shapes["streams"] = max(len(_stream_keys([members[i if i is not None else g[0]] for i in g], pack,
+                                             [i if i is not None else g[0] for i in g])[1]) for g in groups)
     timings["setup_s"] += time.perf_counter() - started
     return {"hp": hp, "pack": pack, "patience": patience, "entry": entry, "epochs": epochs, "chunk": chunk,
             "shapes": shapes, "program": program, "groups": groups, "fns": None}
@@ -256,6 +287,16 @@ def _train_unit(unit, prep, train_spec, head, members, progress, on_chunk, timin
     return results, len(groups)
 
 
+def _unit_entry(unit, train_spec, head, input_shape) -> tuple:
+    """(entry, model spec, head, structure arrays) of one program: its own specs and head where its
+    members share an optimizer, output activation or loss, and what it selects or packs per member."""
+    model_spec, own_train, head, select, choice = _fleet_model.select_arrays(
+        unit.spec, train_spec, head, unit.selected, unit.select)
+    entry = _entry(model_spec, own_train, head, input_shape, unit.packed, select)
+    pack = _fleet_model.pack_arrays(entry.fm, unit.widths, unit.act) if unit.packed else {}
+    return entry, model_spec, head, {**pack, **choice}
+
+
 def initial_weights(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, members: list[Member]) -> list:
     """Each member's starting weights in `get_weights()` order: what `train_members` starts from.
 
@@ -264,12 +305,11 @@ def initial_weights(model_spec: ModelSpec, train_spec: TrainSpec, head: Head, me
     out = [None] * len(members)
     for unit in _plan(model_spec, train_spec, head, members):
         sub = [dataclasses.replace(members[i], hparams=hp) for i, hp in zip(unit.index, unit.hparams)]
-        entry = _entry(unit.spec, train_spec, head, tuple(members[0].x_train.shape[1:]), unit.packed)
-        program = Program(entry.fm, head, train_spec.batch_size, 1, 1, None,
+        entry, spec, own_head, pack = _unit_entry(unit, train_spec, head, tuple(members[0].x_train.shape[1:]))
+        program = Program(entry.fm, own_head, train_spec.batch_size, 1, 1, None,
                           {"dropout": False, "l1": False, "l2": False, "shuffle": False})
-        hp = _fleet_model.member_arrays(unit.spec, train_spec, sub)
+        hp = _fleet_model.member_arrays(spec, train_spec, sub)
         seeds = np.asarray([m.seed & 0xFFFFFFFF for m in sub], np.uint32)
-        pack = _fleet_model.pack_arrays(entry.fm, unit.widths, unit.act) if unit.packed else {}
         state = jax.device_get(jax.jit(program.init_fn)(seeds, hp["learning_rate"], pack))
         for j, i in enumerate(unit.index):
             weights = [np.asarray(state["trainable" if kind == "t" else "non_trainable"][k][j])
@@ -368,11 +408,13 @@ def _compile(lowered, once: bool = False):
 
     once: a program that runs once per call (init, finish) skips LLVM's optimisation
     (`xla_backend_optimization_level=0`): measured on 2 cores, its compile drops ~3×
-    and its run (microseconds) does not matter. The training chunk keeps full
-    optimisation: at level 0 it compiled 4× faster but ran 4× slower."""
+    and its run (microseconds) does not matter. The training chunk is compiled at level 1:
+    measured on 2 cores (rock 10-fold and f1 × 32 of `benchmarks/cv_speed.py`), 23 % less
+    compile CPU than the default (2), the same run time and bit-identical histories; at
+    level 0 it compiled 4× faster but ran 2–4× slower, and rounded differently."""
     global _COMPILER_OPTIONS
     if _COMPILER_OPTIONS and jax.default_backend() == "cpu":
-        options = {**_COMPILER_OPTIONS, "xla_backend_optimization_level": 0} if once else _COMPILER_OPTIONS
+        options = {**_COMPILER_OPTIONS, "xla_backend_optimization_level": 0 if once else 1}
         try:
             return lowered.compile(compiler_options=options)
         except Exception:  # an XLA without this option
@@ -407,10 +449,11 @@ def _export(name: str, fn, args, base: str):
     return exp
 
 
-def _entry(model_spec, train_spec, head, input_shape, packed=None) -> _Entry:
-    key = _structure_key(model_spec, train_spec, head, input_shape) + (f" packed {packed}" if packed else "")
+def _entry(model_spec, train_spec, head, input_shape, packed=None, select=None) -> _Entry:
+    key = _structure_key(model_spec, train_spec, head, input_shape) + (f" packed {packed}" if packed else "") \
+        + (f" select {sorted(select.items())}" if select else "")
     if key not in _PROGRAMS:
-        fm = _fleet_model.build(model_spec, train_spec, head, input_shape, packed)
+        fm = _fleet_model.build(model_spec, train_spec, head, input_shape, packed, select)
         _PROGRAMS[key] = _Entry(fm, head, key)
     return _PROGRAMS[key]
 
@@ -449,7 +492,13 @@ def _pack(members, hp, index, shapes, pack) -> dict:
     val_x = [m.x_val if m.x_val is not None else m.x_eval for m in members]
     val_y = [m.y_val if m.x_val is not None else m.y_eval for m in members]
     idx = np.asarray(index)
+    stream, keys = _stream_keys(members, pack, index)
+    keys += [keys[0]] * (shapes["streams"] - len(keys))  # equal groups, equal shapes: pad with stream 0
+    width = len(keys[0][2])
     train = {
+        "stream": stream,
+        "streams": {"seed": np.asarray([k[0] for k in keys], np.uint32), "n": np.asarray([k[1] for k in keys], np.int32),
+                    "widths": np.asarray([k[2] for k in keys], np.int32).reshape(len(keys), width)},
         "x_train": _pad([m.x_train for m in members], shapes["train"]),
         "y_train": _pad([m.y_train for m in members], shapes["train"]),
         "n_train": np.asarray([len(m.x_train) for m in members], np.int32),
@@ -464,6 +513,28 @@ def _pack(members, hp, index, shapes, pack) -> dict:
             "pack": {k: v[idx] for k, v in pack.items()},
             "x_eval": _pad([m.x_eval for m in members], shapes["eval"]),
             "y_eval": _pad([m.y_eval for m in members], shapes["eval"])}
+
+
+def _runs(index) -> tuple | None:
+    """((value, start, stop), …) of `index`'s runs of equal values, or None when a value has
+    more than one run."""
+    runs, start = [], 0
+    for i in range(1, len(index) + 1):
+        if i == len(index) or index[i] != index[start]:
+            runs.append((int(index[start]), start, i))
+            start = i
+    return tuple(runs) if len({v for v, _, _ in runs}) == len(runs) else None
+
+
+def _stream_keys(members, pack, index) -> tuple:
+    """(each member's stream (M,) int32, the streams' (seed, rows, pack widths)): members with
+    equal keys draw the same shuffles and dropout masks, so the program draws them once."""
+    widths = pack.get("widths") if "widths" in pack else None
+    keys, stream = {}, []
+    for m, i in zip(members, index):
+        key = (m.seed & 0xFFFFFFFF, len(m.x_train), tuple(int(w) for w in widths[i]) if widths is not None else ())
+        stream.append(keys.setdefault(key, len(keys)))
+    return np.asarray(stream, np.int32), list(keys)
 
 
 def _member_result(j, member, head, history, book, out, slots, early_stop) -> MemberResult:
@@ -525,7 +596,7 @@ def _member_bytes(fm, batch_size, shapes, member, patience) -> int:
         return int(np.prod(v.shape)) if len(v.shape) else 1
 
     params = _param_count(fm)
-    opt = sum(size(v) for v in fm.optimizer.variables)
+    opt = sum(size(v) for v in fm.opt_slots)
     width = sum(int(np.prod(layer.output.shape[1:])) for layer in fm.model.layers)
     row = int(np.prod(member.x_train.shape[1:])) + int(np.prod(member.y_train.shape[1:]))
     state = params * (3 if patience else 2) + opt

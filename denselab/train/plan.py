@@ -49,7 +49,8 @@ from denselab.data.prepare import Dataset, fold_indices, load_dataset
 from denselab.errors import DataError, SpecError
 from denselab.models.build import Head, head_for
 from denselab.spec import Experiment
-from denselab.train.engine import EngineResult, Member, MemberResult, split_hparams, targets
+from denselab.train.engine import (EngineResult, Member, MemberResult, apply_hparams, member_head, split_hparams,
+                                   targets)
 
 
 @dataclass
@@ -261,9 +262,10 @@ class Plan:
             result = run_engine(base, head, members, engine, sub)
             done += epochs
             per = len(members) // len(group)
-            for j, arm in enumerate(group):
+            for j, (arm, hp) in enumerate(items):
                 chunk = slice(j * per, (j + 1) * per)
-                by_name[arm.name] = _arm_result(arm, head, members[chunk], result.results[chunk], result,
+                own = member_head(head, *apply_hparams(base.model, base.train, hp), hp)  # its output and loss
+                by_name[arm.name] = _arm_result(arm, own, members[chunk], result.results[chunk], result,
                                                 self.metric)
         return [by_name[arm.name] for arm in arms]
 
