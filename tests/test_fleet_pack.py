@@ -46,6 +46,9 @@ CASES = {
     "depth": [{"units": (6,)}, {"units": (6, 4)}, {"units": (5, 7, 3)}],
     "activation": [{"units": 6, "activation": "relu"}, {"units": 6, "activation": "tanh"},
                    {"units": (4, 8), "activation": "sigmoid"}],
+    # denselab's own activations (not Keras names): binary_step's straight-through gradient, arctan
+    "own_activation": [{"units": 6, "activation": "binary_step"}, {"units": 6, "activation": "arctan"},
+                       {"units": 5, "activation": "relu"}],
 }
 
 

@@ -133,7 +133,7 @@ class PackedDense(keras.layers.Dense):
     def __init__(self, index: int, activations: tuple, **kwargs):
         super().__init__(**kwargs)
         self.index = index
-        self.candidates = tuple(keras.activations.get(a) for a in activations)
+        self.candidates = tuple(keras.activations.get(activation_names.function(a)) for a in activations)
 
     def call(self, inputs, training=None):
         z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
