@@ -1,35 +1,35 @@
-"""Time the 2-D study's full grid (2 000 configs × 3 folds on f1) on the general fleet, fused, and with Keras `fit`.
+"""Time the 2-D study's full grid (2 000 configs × 3 folds on f1) on the fleet and with Keras `fit`.
 
 The grid: optimizer {sgd, rmsprop, adagrad, adam, nadam} × hidden activation
 {sigmoid, tanh, relu, elu} × output activation {sigmoid, tanh, relu, elu} × depth
 {5, 10, 15, 20, 25} × dropout {0.1 … 0.5}, f1 with 4000 points, 3-fold CV, 50 epochs,
 batch 32 (`denselab.studies.s2d_grid.FULL_GRID`, the study's own nets and losses).
 
-General path (`grid_minutes`, `s2d_grid.grid_search`): one arm per grid point on one
-plan, `Plan.run` → `engine.split_hparams` makes every point one structure (optimizer,
-hidden and output activation, loss, depth and dropout rate are member data), so the grid
-is one fleet call; `_fleet_pack.plan` splits it into programs by estimated seconds (for
-50 epochs: one per (depth, hidden activation), 300 members each, optimizers updated per
-group, output activation and loss selected per member) and the fleet trains two at a time.
-Fused path (`fused_grid_minutes`, `s2d_grid.grid_search_fused` on
-`denselab.train.grid2d`): one hand-written program per (depth, activation) of the same
-300 members, two programs at a time.
-`--full` runs the whole grid on both paths and measures it; otherwise `--per-depth` random
-activations per depth are run together (so, as in the full run, two programs at once) on
-both paths, each timed end to end (members, compile, run), and extrapolated × 4 / per-depth.
-Their accuracies are compared config by config (same folds and scaling, own random streams:
-equal in distribution, not bit for bit). Keras path: `--fit-per-depth` single `model.fit`
-trainings per depth (the reference engine, compile included), extrapolated × 1 200 per depth.
-`--quick`: depths 5 and 15, one activation each, 10 epochs (a few minutes), both paths.
+Fleet (`grid_minutes`, `s2d_grid.grid_search`, what `denselab study synthetic2d --full`
+runs): one arm per grid point on one plan, `Plan.run` → `engine.split_hparams` makes every
+point one structure (optimizer, hidden and output activation, loss, depth and dropout rate
+are member data), so the grid is one fleet call; `_fleet_pack.plan` splits it into programs
+by estimated seconds (for 50 epochs: one per (depth, hidden activation), 300 members each,
+optimizers updated per group, output activation and loss selected per member) and the fleet
+trains two at a time. `--full` runs the whole grid; otherwise `--per-depth` random
+activations per depth are run together (with the default 2, two programs at once, as in the
+full run), each timed end to end (members, compile, run) and extrapolated × 4 / per-depth
+(with `--per-depth 1` one program runs alone, on one core: about twice the full run's share).
+Keras path: `--fit-per-depth` single `model.fit` trainings per depth (the reference engine,
+compile included), extrapolated × 1 200 per depth.
+`--quick`: depths 5 and 15, one activation each, 10 epochs (a few minutes).
 
-Prints `grid_minutes: N`, `fused_grid_minutes: N`, `grid_vs_fused: N` (general / fused;
-below 1: the general path is faster), `fit_grid_minutes: N`, `grid_speedup: N` (fit /
-general), the fraction timed and the load average with every timing (timings on a shared
-machine are only as good as it). Run with DENSELAB_CACHE_DIR="" for cold-compile numbers
-(the default uses the persistent cache, which a second run of the same programs hits).
+Until December 2026 the full grid had its own hand-written JAX program (`train/grid2d.py`);
+the last side-by-side run, per depth one activation, at load 1.1–2.6: fleet 38.9 / 86.5 /
+139.8 s against 39.0 / 97.9 / 141.6 s for depths 5 / 10 / 15, so it retired.
+
+Prints `grid_minutes: N`, `fit_grid_minutes: N`, `grid_speedup: N` (fit / fleet), the
+fraction timed and the load average with every timing (timings on a shared machine are only
+as good as it). Run with DENSELAB_CACHE_DIR="" for cold-compile numbers (the default uses
+the persistent cache, which a second run of the same programs hits).
 
     python benchmarks/grid_speed.py --full --fit-per-depth 1
-    python benchmarks/grid_speed.py --per-depth 1 --fit-per-depth 1
+    python benchmarks/grid_speed.py --per-depth 2 --fit-per-depth 1
     python benchmarks/grid_speed.py --quick
 """
 
@@ -44,7 +44,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 def _load() -> str:
@@ -79,37 +78,31 @@ def main(argv=None) -> None:
     n_configs = per_depth_configs * len(grid["depth"])
     print(f"load average at start: {_load()}", flush=True)
 
-    def both(sub: dict, label: str):
-        """(general table, fused table, general s, fused s, general fleet timings) of one sub-grid."""
+    def timed(sub: dict, label: str):
+        """(table, seconds) of one sub-grid on the fleet."""
         t = time.perf_counter()
         table, _, _, _ = s2d.grid_search(sub, [("f1", ds)], epochs, args.seed)
-        general = time.perf_counter() - t
+        seconds = time.perf_counter() - t
         timings = fleet.last_timings()
-        print(f"  general {label}: {general:.1f} s ({timings['programs']} programs, {timings['packed']} packed; "
+        print(f"  fleet {label}: {seconds:.1f} s ({timings['programs']} programs, {timings['packed']} packed; "
               f"trace {timings['trace_s']:.1f}, compile {timings['compile_s']:.1f}, run summed over programs "
               f"{timings['run_s']:.1f}) (load {_load()})", flush=True)
-        t = time.perf_counter()
-        fused, _, _ = s2d.grid_search_fused(sub, [("f1", ds)], epochs, args.seed)
-        seconds = time.perf_counter() - t
-        print(f"  fused   {label}: {seconds:.1f} s (load {_load()})", flush=True)
-        return table, fused, general, seconds
+        return table, seconds
 
     if args.full:
-        general_table, fused_table, general_total, fused_total = both(grid, "full grid")
+        table, total = timed(grid, "full grid")
         note = f"full grid, {len(grid['depth']) * len(acts_all)} (depth, activation) programs, measured"
         acts_by_depth = {depth: list(acts_all) for depth in grid["depth"]}
     else:
-        tables, fused_tables, general_total, fused_total, acts_by_depth = [], [], 0.0, 0.0, {}
+        tables, total, acts_by_depth = [], 0.0, {}
         for depth in grid["depth"]:
             acts = rng.sample(list(acts_all), args.per_depth)
             sub = {**grid, "activation": tuple(acts), "depth": (depth,)}
-            table, fused, general, seconds = both(sub, f"{'+'.join(acts)}/depth {depth}")
-            general_total += general * len(acts_all) / args.per_depth
-            fused_total += seconds * len(acts_all) / args.per_depth
+            table, seconds = timed(sub, f"{'+'.join(acts)}/depth {depth}")
+            total += seconds * len(acts_all) / args.per_depth
             tables.append(table)
-            fused_tables.append(fused)
             acts_by_depth[depth] = acts
-        general_table, fused_table = pd.concat(tables), pd.concat(fused_tables)
+        table = pd.concat(tables)
         note = f"{args.per_depth * len(grid['depth'])}/{len(grid['depth']) * len(acts_all)} (depth, activation) " \
                f"programs, extrapolated per depth"
     print(f"load average after the grid: {_load()}", flush=True)
@@ -136,28 +129,13 @@ def main(argv=None) -> None:
     print(f"grid: {n_configs * len(grid['dropout'])} configs x {s2d.FOLDS} folds, f1 4000 points, "
           f"{epochs} epochs, batch {s2d.BATCH}{' (--quick: depths ' + str(grid['depth']) + ')' if args.quick else ''}")
     print(f"timed: {note}; fit {timed_fit}/{n_configs * len(grid['dropout']) * s2d.FOLDS} trainings")
-    keys = ["function", *s2d.GRID_KEYS]
-    pairs = general_table.merge(fused_table, on=keys, suffixes=("", "_fused"))
-    if len(pairs):
-        # A structural config's dropout rates share initial weights and draws, so they are not
-        # independent: the CI is over structural configs (their mean difference), not over rates.
-        diff = (pairs["accuracy_mean"] - pairs["accuracy_mean_fused"]).to_numpy()
-        per_config = pd.Series(diff).groupby([pairs[k].to_numpy() for k in keys if k != "dropout"]).mean().to_numpy()
-        n = len(per_config)
-        half = stats.t.ppf(0.975, n - 1) * per_config.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-        # Same nets, losses and optimizers (tests/test_grid2d.py pins the fused program to Keras piece by
-        # piece, tests/test_fleet.py the fleet to model.fit), own random streams: expect a mean difference
-        # near 0 and per-config gaps where a config's folds fall either way (a dead relu output or not).
-        print(f"accuracy general vs fused on {len(pairs)} configs: mean {pairs['accuracy_mean'].mean():.4f} vs "
-              f"{pairs['accuracy_mean_fused'].mean():.4f}; general - fused {diff.mean():+.4f} (95 % CI ±{half:.4f} "
-              f"over {n} structural configs); mean |diff| {np.abs(diff).mean():.4f}")
+    print(f"fleet accuracy: mean {table['accuracy_mean'].mean():.4f} over {len(table)} configs, "
+          f"best {table['accuracy_mean'].max():.4f}")
     print(f"load average at end: {_load()}")
-    print(f"grid_minutes: {general_total / 60:.1f}")
-    print(f"fused_grid_minutes: {fused_total / 60:.1f}")
-    print(f"grid_vs_fused: {general_total / fused_total:.2f}")
+    print(f"grid_minutes: {total / 60:.1f}")
     if timed_fit:
         print(f"fit_grid_minutes: {fit_total / 60:.1f}")
-        print(f"grid_speedup: {fit_total / general_total:.1f}")
+        print(f"grid_speedup: {fit_total / total:.1f}")
 
 
 if __name__ == "__main__":

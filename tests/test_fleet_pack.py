@@ -1,8 +1,10 @@
-"""Packs: members of different widths, depths and activations trained in one fleet program.
+"""Packs and selections: members of different widths, depths, activations, optimizers, output
+activations and losses trained in one fleet program.
 
-Exactness is pinned the way `test_fleet.py` pins the fleet to `model.fit`: a packed
-member's weights and curves after training equal the same network trained alone on
-the fleet (its own program), to float tolerance. Small data, few epochs.
+Exactness is pinned the way `test_fleet.py` pins the fleet to `model.fit`: a packed or
+selecting member's weights and curves after training equal the same network trained alone
+on the fleet (its own program, its own optimizer, output and loss), to float tolerance.
+Small data, few epochs.
 """
 
 from __future__ import annotations
@@ -276,8 +278,8 @@ def test_plan_selects_optimizers_where_it_pays():
     hp = [{"optimizer": o, "learning_rate": 0.001} for o in ("sgd", "adam", "rmsprop")]
     units = _fleet_pack.plan(spec, hp, epochs=20, rows=100, n_in=2, n_out=1)
     assert [(u.select, sorted(u.index)) for u in units] == [(("optimizer",), [0, 1, 2])]
-    # the 2-D grid (400 networks × 15 members): one program per depth and hidden activation, as the
-    # fused trainer has; a pack of the 4 activations would cost more than its 3 compiles
+    # the 2-D grid (400 networks × 15 members): one program per depth and hidden activation;
+    # a pack of the 4 activations would cost more than its 3 compiles
     grid = [{"depth": d, "units": 20, "activation": a, "optimizer": o, "output_activation": out,
              "loss": "binary_crossentropy" if out == "sigmoid" else "mse", "dropout": r}
             for d in (5, 10, 15, 20, 25) for a in ("sigmoid", "tanh", "relu", "elu")
@@ -300,3 +302,23 @@ def test_fit_builds_each_members_own_output_and_loss():
     tanh, sigmoid = fit.train_members(spec, train, head, members).results
     assert tanh.scores["loss"] == pytest.approx(float(np.mean((tanh.predictions - members[0].y_eval) ** 2)), rel=1e-5)
     assert (tanh.predictions < 0).any() and (sigmoid.predictions > 0).all()
+
+
+def test_long_runs_of_exponential_layers_compile_with_the_new_emitters(monkeypatch):
+    """A long run of tanh layers compiles its chunk with XLA's newer fusion emitters (faster
+    exp/tanh); its members train as with the classic ones, to float tolerance."""
+    spec = ModelSpec(hidden=(LayerSpec(units=6, activation="tanh", dropout=0.2),))
+    train = TrainSpec(epochs=2, batch_size=8)
+    head = head_for("classification", 2, spec, train)
+    members = _binary_members(head, [{"learning_rate": 0.01}, {"learning_rate": 0.02}])
+    classic = fleet.train_members(spec, train, head, members)
+    seen = []
+    compile_ = fleet._compile
+    monkeypatch.setattr(fleet, "_compile", lambda low, once=False, emitters=False:
+                        seen.append(emitters) or compile_(low, once, emitters))
+    monkeypatch.setattr(_fleet_pack, "_costs", lambda s, shape: (1.0, 100.0))  # "a long run"
+    fleet._PROGRAMS.clear()
+    emitted = fleet.train_members(spec, train, head, members)
+    assert True in seen
+    for a, b in zip(classic.results, emitted.results):
+        _assert_same(b, a)

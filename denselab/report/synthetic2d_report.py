@@ -188,25 +188,20 @@ def _initializers(results, frames, quick) -> Section:
 
 
 def _grid(s, frames, best, datasets) -> Section:
-    if s["grid_engine"] == "fused":
-        scope = ("per function: the full grid (`--full`), trained by the fused program (`train/grid2d.py`, the "
-                 "fleet's nets, losses and optimizer steps, pinned to Keras by `tests/test_grid2d.py`, with its own "
-                 "random streams)")
-        maps = ("Each map is a fold net of its function's `grid_best` configuration retrained on the fleet (the "
-                "fused program keeps no weights): the fold whose accuracy is closest to the retrained folds' mean "
-                "(table `grid_boundary_nets`: fold, fold accuracy, `cv_accuracy_mean` of the retrained folds).")
+    where = ("every point an arm of the function's plan (same folds, same member seeds), one fleet call per "
+             "function; `benchmarks/grid_speed.py` times it")
+    if s["grid_points"] == s["full_grid_points"]:
+        scope = f"per function: the full grid (`--full`), {where}"
     else:
-        scope = (f"per function of the full {s['full_grid_points']} (`denselab study synthetic2d --full` runs it; "
-                 "`benchmarks/grid_speed.py` times it), every point an arm of the function's plan (same folds, same "
-                 "member seeds)")
-        maps = ("Each map is a fold net of its function's `grid_best` configuration: the fold whose accuracy is "
-                "closest to that configuration's CV mean (table `grid_boundary_nets`: fold, fold accuracy, "
-                "`cv_accuracy_mean`, which is `grid_best`'s `accuracy_mean`).")
+        scope = f"per function of the full {s['full_grid_points']} (`denselab study synthetic2d --full` runs it), {where}"
+    maps = ("Each map is a fold net of its function's `grid_best` configuration: the fold whose accuracy is "
+            "closest to that configuration's CV mean (table `grid_boundary_nets`: fold, fold accuracy, "
+            "`cv_accuracy_mean`, which is `grid_best`'s `accuracy_mean`).")
     text = (f"Grid: {', '.join(f'{k} {list(v)}' for k, v in s['grid'].items())} = {s['grid_points']} points "
             f"{scope}, {s['grid_epochs']} epochs, {s['folds']}-fold CV. Nets: depth × Dense({s['units']}, "
             "activation), one Dropout after the first layer; sigmoid output with binary cross-entropy, tanh/relu/elu "
             "output with MSE on 0/1 labels; each optimizer at its Keras default learning rate; glorot-uniform "
-            "kernels (the source used zeros, which keeps every net at chance). Best configuration per function "
+            "kernels (the source used zeros: that grid is the next section). Best configuration per function "
             "in table `grid_best`; every point is in table `grid`; table `grid_timing` has one row per engine "
             "call. " + maps)
     figures = [decision_map(best[label], ds, label) for label, ds in datasets if label in best]

@@ -1,4 +1,4 @@
-"""The 2-D study's nets and its grid: the source's net family, arms on plans, the fused full grid.
+"""The 2-D study's nets and its grid: the source's net family, the grid's arms on plans.
 
 Every net of the study is `base_model` × `train_spec`: `depth` Dense(20, activation) layers,
 one Dropout after the first (the source's "we add a Dropout layer"), one output unit; a
@@ -9,14 +9,13 @@ the study's seeds) through `Plan.run`, so points that differ only in numeric set
 dropout rate) share a program, and whatever the fleet packs together it packs here.
 
 The grid (`grid_search`): one arm per point of optimizer × activation × output activation ×
-depth × dropout, named `adam/relu/sigmoid/5/0.2`. `--full`'s 2 000 points run on the fused
-program instead (`grid_search_fused`, `train/grid2d.py`: one plain-JAX program per (depth,
-activation) whose members are folds × optimizers × output activations × dropout rates, fed
-the plan's own scaled fold rows and member seeds; two programs at a time, as one program's
-operations are too small for both cores), each function's best point retrained on the fleet
-for its map (`grid_search_full`). `benchmarks/grid_speed.py` times both paths.
+depth × dropout, named `adam/relu/sigmoid/5/0.2`. Every point is one structure to the
+engine (optimizer, activations, loss, depth and dropout rate are member data), so a grid is
+one fleet call per function, which the fleet splits into programs (for 50 epochs: one per
+(depth, hidden activation) of 300 members) and trains two at a time; `--full`'s 2 000 points
+run the same way. `benchmarks/grid_speed.py` times it against Keras `fit`.
 
-Owns: the net family, the grid's arms and the fused packing; `synthetic2d` picks sizes.
+Owns: the net family and the grid's arms; `synthetic2d` picks sizes.
 
 Example:
     >>> from denselab.studies import s2d_grid
@@ -29,9 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -173,67 +170,10 @@ def versus_baselines(runs: dict, grid_best: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cv_members(exp, datasets, n_seeds=1):
-    """(head, members) of `exp` on each function's plan: for the fused grid and `benchmarks/grid_speed.py`."""
+    """(head, members) of `exp` on each function's plan (`benchmarks/grid_speed.py`'s `fit` side)."""
     members = []
     for label, ds in datasets:
         head = head_for(ds.task, ds.n_targets, exp.model, exp.train)
         plan = Plan.cv(exp.replace(evaluate=dataclasses.replace(exp.evaluate, repeats=n_seeds)), ds)
         members += plan.members(exp, head, tag={"data": label})
     return head, members
-
-
-def _pad(a: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((n,) + a.shape[1:], np.float32)
-    out[:len(a)] = a
-    return out
-
-
-def grid_search_fused(grid: dict, datasets: list, epochs: int, seed: int, progress=None) -> tuple:
-    """`grid_search`'s grid on the fused program: (summary, member rows, one timing row per program);
-    final scores only."""
-    from denselab.train import grid2d
-
-    _, folds = _cv_members(experiment(base_model(), train_spec(), seed), datasets)
-    n_max, e_max = max(len(m.x_train) for m in folds), max(len(m.x_eval) for m in folds)
-    x, y = np.stack([_pad(m.x_train, n_max) for m in folds]), np.stack([_pad(m.y_train[:, 0], n_max) for m in folds])
-    xe, ye = np.stack([_pad(m.x_eval, e_max) for m in folds]), np.stack([_pad(m.y_eval[:, 0], e_max) for m in folds])
-    combos = list(itertools.product(range(len(folds)), grid["optimizer"], grid["output_activation"], grid["dropout"]))
-    members = {"data": [f for f, *_ in combos], "optimizer": [opt for _, opt, _, _ in combos],
-               "output": [grid2d.OUTPUTS.index(o) for *_, o, _ in combos], "dropout": [d for *_, d in combos],
-               "learning_rate": [LEARNING_RATES[opt] for _, opt, _, _ in combos],
-               "seed": [folds[f].seed & 0xFFFFFFFF for f, *_ in combos]}
-
-    def one(structure):
-        t0 = time.perf_counter()
-        acc, loss = grid2d.train(x, y, xe, ye, depth=structure[0], activation=structure[1], epochs=epochs,
-                                 batch=BATCH, n=[len(m.x_train) for m in folds], n_eval=[len(m.x_eval) for m in folds],
-                                 **members)
-        return acc, loss, time.perf_counter() - t0
-
-    structures = list(itertools.product(grid["depth"], grid["activation"]))
-    rows, timings = [], []
-    with ThreadPoolExecutor(2) as pool:
-        for i, ((depth, act), (acc, loss, seconds)) in enumerate(zip(structures, pool.map(one, structures))):
-            timings.append({"activation": act, "depth": depth, "members": len(combos), "seconds": seconds})
-            rows += [{"data": folds[f].tag["data"], "repeat": 0, "fold": folds[f].tag["fold"], "seed": 0,
-                      "optimizer": opt, "activation": act, "output_activation": out, "depth": depth, "dropout": d,
-                      "accuracy": float(a), "loss": float(l), "val_loss_min": np.nan, "val_accuracy_max": np.nan}
-                     for (f, opt, out, d), a, l in zip(combos, acc, loss)]
-            if progress:
-                progress(i + 1, len(structures), "fused grid")
-    per_member = pd.DataFrame(rows)
-    return summary(per_member, ["data", *GRID_KEYS]), per_member, pd.DataFrame(timings)
-
-
-def grid_search_full(grid: dict, datasets: list, epochs: int, seed: int, progress=None) -> tuple:
-    """`grid_search_fused`, then each function's best point retrained on the fleet for its map:
-    (summary, map nets as `grid_search` gives them, timings of both)."""
-    table, _, timings = grid_search_fused(grid, datasets, epochs, seed, progress)
-    best, retrain = {}, []
-    for row in best_per_function(table).itertuples():
-        point = {k: (getattr(row, k),) for k in GRID_KEYS}
-        _, _, one, timing = grid_search(point, [(row.function, dict(datasets)[row.function])], epochs, seed,
-                                        progress, keep_weights=True)
-        best.update(one)
-        retrain.append(timing.assign(engine="fleet (best config retrained)"))
-    return table, best, pd.concat([timings.assign(engine="fused grid"), *retrain], ignore_index=True)

@@ -21,8 +21,7 @@ Decisions (each a departure from, or a reading of, the source):
   at 0.82-0.87 after 300-600 epochs (measured), so the table measured the training budget.
 - The grid uses glorot-uniform kernels (the source's zero kernels keep every net at chance, its
   own Table III); the zero-kernel grid is shown beside it. The default run evaluates
-  `DEFAULT_GRID`; `--full` the 2 000-point `FULL_GRID` on the fused program (`s2d_fused`,
-  `train/grid2d.py`; 63 min on 2 cores), best points retrained on the fleet for their maps.
+  `DEFAULT_GRID`; `--full` the 2 000-point `FULL_GRID`, the same way (`grid_runs`).
 
 Owns: the sizes and the experiments' arms. The nets and the grid are `s2d_grid`'s (its names are
 re-exported here), plans and tables the comparison core's, findings `s2d_findings`', figures and
@@ -52,8 +51,8 @@ from denselab.studies import findings as fnd
 from denselab.studies import s2d_findings
 from denselab.studies.s2d_grid import (  # noqa: F401  (re-exported for tests, benchmarks/grid_speed.py)
     BASE_DROPOUT, BATCH, DROPOUTS, EPOCHS, FOLDS, FULL_GRID, LEARNING_RATES, N_DEFAULT, UNITS, _cv_members,
-    base_model, best_per_function, data_spec, experiment, grid_runs, grid_search, grid_search_full,
-    grid_search_fused, grid_tables, member_rows, run_arms, summary, train_spec, versus_baselines)
+    base_model, best_per_function, data_spec, experiment, grid_runs, grid_search, grid_tables, member_rows,
+    run_arms, summary, train_spec, versus_baselines)
 from denselab.train.plan import Arm
 from denselab.workflow import manifest
 
@@ -144,8 +143,8 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
         out: the report folder (must not exist yet, or be empty).
         data, target: not used: the study generates its own data (giving them is an error).
         quick: `QUICK` sizes (small N, few epochs, an 8-point grid on two functions): a smoke run of the page.
-        full: the whole `FULL_GRID` (2 000 points × 4 functions × 3 folds, `EPOCHS` epochs) on the fused
-            program, best nets retrained on the fleet; the whole study took 64 min on 2 CPU cores.
+        full: the whole `FULL_GRID` (2 000 points × 4 functions × 3 folds, `EPOCHS` epochs), glorot and
+            zero kernels: about 8 × the f1 grid's `benchmarks/grid_speed.py` minutes on 2 CPU cores.
         seed: root seed of points, folds, initial weights, shuffles, dropout and noise.
         progress: callback(done_epochs, total_epochs, phase).
     """
@@ -169,12 +168,9 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
     lap("augmentation")
     inits = initializers(datasets, s["init_epochs"], s["seeds"], seed, s["initializers"], progress)
     lap("initializers")
-    if full:
-        grid_table, best, grid_timing = grid_search_full(s["grid"], datasets, s["grid_epochs"], seed, progress)
-    else:
-        runs = grid_runs(s["grid"], datasets, s["grid_epochs"], seed, progress)
-        grid_table, grid_members, best, grid_timing = grid_tables(runs, keep_weights=True)
-        _with_members(grid_table, grid_members)
+    runs = grid_runs(s["grid"], datasets, s["grid_epochs"], seed, progress)
+    grid_table, grid_members, best, grid_timing = grid_tables(runs, keep_weights=True)
+    _with_members(grid_table, grid_members)
     lap("grid")
     zeros_table = grid_search(s["grid"], datasets, s["grid_epochs"], seed, progress, initializer="zeros")[0]
     zeros_table["majority_rate"] = zeros_table["function"].map({f: _majority(ds) for f, ds in datasets})
@@ -187,8 +183,7 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
               "grid_timing": grid_timing, "initializers_source": pd.DataFrame(s2d_findings.SOURCE_TABLE_III),
               "grid_boundary_nets": pd.DataFrame([b["row"] for b in best.values()]),
               "grid_zeros_best": zeros_best, "grid_source": pd.DataFrame(s2d_findings.SOURCE_TABLE_II)}
-    if not full:
-        frames["grid_vs_baselines"] = versus_baselines(runs, grid_best)
+    frames["grid_vs_baselines"] = versus_baselines(runs, grid_best)
     results = {
         "name": "synthetic2d", "study": "synthetic2d", "quick": quick, "full": full,
         "settings": {"n": s["n"], "epochs": s["epochs"], "grid_epochs": s["grid_epochs"], "folds": FOLDS,
@@ -196,7 +191,7 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
                      "grid": {k: list(v) for k, v in s["grid"].items()},
                      "grid_points": int(np.prod([len(v) for v in s["grid"].values()])),
                      "full_grid_points": int(np.prod([len(v) for v in FULL_GRID.values()])),
-                     "grid_engine": "fused" if full else "fleet", "learning_rates": LEARNING_RATES,
+                     "grid_engine": "fleet", "learning_rates": LEARNING_RATES,
                      "base_dropout": BASE_DROPOUT, "units": UNITS, "domain": list(DOMAIN),
                      "initializers": {"epochs": s["init_epochs"], "learning_rate": INIT_LEARNING_RATE,
                                       "dropout": INIT_DROPOUT, "seeds": s["seeds"]}},

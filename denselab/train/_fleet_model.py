@@ -117,6 +117,74 @@ class MaskedBatchNorm(keras.layers.BatchNormalization):
         return ops.reshape(mean, (channels,)), ops.reshape(variance, (channels,))
 
 
+def matmul(x, w):
+    """`x @ w` (a layer's inputs and kernel, Keras variables or arrays) whose kernel gradient
+    XLA:CPU runs as a plain matmul.
+
+    Autodiff's kernel gradient contracts both operands' rows (`xᵀ g` as one dot over the
+    batch axis), which XLA:CPU runs on its slow generic dot (22 % of a depth-25 2-D grid
+    epoch); transposing x first, behind an optimization barrier so the transpose is not
+    folded back into the dot, makes it the ordinary matmul the fast kernels run. Same
+    products and sums.
+    """
+    return _matmul(ops.convert_to_tensor(x), ops.convert_to_tensor(w))
+
+
+@jax.custom_vjp
+def _matmul(x, w):
+    return jnp.matmul(x, w)
+
+
+def _matmul_fwd(x, w):
+    return jnp.matmul(x, w), (x, w)
+
+
+def _matmul_bwd(res, g):
+    x, w = res
+    if x.ndim != 2:  # rows of sequences: the plain rule
+        _, vjp = jax.vjp(jnp.matmul, x, w)
+        return vjp(g)
+    xt = jax.lax.optimization_barrier(jnp.swapaxes(x, 0, 1))
+    return jnp.matmul(g, jnp.swapaxes(w, 0, 1)), jnp.matmul(xt, g)
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+@jax.custom_vjp
+def _elu(x):
+    return jax.nn.elu(x)
+
+
+def _elu_fwd(x):
+    y = jax.nn.elu(x)
+    return y, y
+
+
+def _elu_bwd(y, g):
+    return (g * jnp.where(y > 0, 1.0, y + 1.0),)  # exp(x) = elu(x) + 1 for x ≤ 0
+
+
+_elu.defvjp(_elu_fwd, _elu_bwd)
+
+
+def fast_activation(fn):
+    """`fn` (a Keras activation), or the same function with a cheaper gradient: elu's
+    derivative from its output, as sigmoid's and tanh's already are in JAX (autodiff
+    computed exp again in the backward pass: a 2-D grid step with elu layers ran ~1.7×
+    as long as one with relu layers)."""
+    return _elu if fn is keras.activations.elu else fn
+
+
+class FleetDense(keras.layers.Dense):
+    """A Dense layer of the fleet's model: Keras's arithmetic (matmul, bias, activation) with
+    `matmul`'s backward pass and `fast_activation`'s gradients."""
+
+    def call(self, inputs, training=None):
+        z = matmul(inputs, self.kernel)
+        return fast_activation(self.activation)(ops.add(z, self.bias) if self.use_bias else z)
+
+
 class PackedDense(keras.layers.Dense):
     """A hidden Dense layer of a packed program: built at the pack's width, used by each
     member at its own width, activation and depth (`_TRACE.pack` of the member traced).
@@ -133,10 +201,11 @@ class PackedDense(keras.layers.Dense):
     def __init__(self, index: int, activations: tuple, **kwargs):
         super().__init__(**kwargs)
         self.index = index
-        self.candidates = tuple(keras.activations.get(activation_names.function(a)) for a in activations)
+        self.candidates = tuple(fast_activation(keras.activations.get(activation_names.function(a)))
+                                for a in activations)
 
     def call(self, inputs, training=None):
-        z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
+        z = ops.add(matmul(inputs, self.kernel), self.bias)
         pack = _TRACE.pack
         out = self.candidates[0](z)
         for k, fn in enumerate(self.candidates[1:], start=1):
@@ -155,10 +224,11 @@ class SelectDense(keras.layers.Dense):
 
     def __init__(self, activations: tuple, **kwargs):
         super().__init__(**kwargs)
-        self.candidates = tuple(keras.activations.get(activation_names.function(a)) for a in activations)
+        self.candidates = tuple(fast_activation(keras.activations.get(activation_names.function(a)))
+                                for a in activations)
 
     def call(self, inputs, training=None):
-        z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
+        z = ops.add(matmul(inputs, self.kernel), self.bias)
         index = _TRACE.pack["output_activation"]
         out = self.candidates[0](z)
         for k, fn in enumerate(self.candidates[1:], start=1):
@@ -328,18 +398,6 @@ def shared_state(fm: FleetModel, k: int, flat, opt):
     return new
 
 
-def apply_flat(fm: FleetModel, k: int, flat, grads, trainable):
-    """One member's step with candidate k's twin: (trainable, twin variables)."""
-    g = jnp.concatenate([x.reshape(-1) for x in grads])
-    p = jnp.concatenate([x.reshape(-1) for x in trainable])
-    (p,), flat = fm.flat[k][0].stateless_apply(flat, [g], [p])
-    out, offset = [], 0
-    for x in trainable:
-        out.append(p[offset:offset + x.size].reshape(x.shape))
-        offset += x.size
-    return out, flat
-
-
 def _slot_map(candidates: tuple) -> tuple:
     """Shared optimizer-state slots for candidate optimizers: each candidate's iteration and
     learning rate share one slot each, and each other variable takes the first slot of its
@@ -361,19 +419,12 @@ def _slot_map(candidates: tuple) -> tuple:
     return [v for _, v in slots], maps
 
 
-def apply_optimizer(fm: FleetModel, opt, grads, trainable, pack, k: int | None = None):
-    """One member's optimizer step: (trainable, optimizer slots). k: the member's candidate
-    (known when the program groups members by optimizer): only its Keras `stateless_apply`
-    runs, on its slots; else selecting programs run every candidate's and keep its own's."""
+def apply_optimizer(fm: FleetModel, opt, grads, trainable, pack):
+    """One member's optimizer step: (trainable, optimizer slots). Selecting programs run every
+    candidate's Keras `stateless_apply` on the member's slots and keep its own's (programs
+    that group members by optimizer use the flat twins instead, see `_fleet_program`)."""
     if len(fm.optimizers) == 1:
         return fm.optimizer.stateless_apply(opt, grads, trainable)
-    if k is not None:
-        slots = fm.opt_maps[k]
-        tr, own = fm.optimizers[k].stateless_apply([opt[s] for s in slots], grads, trainable)
-        new_opt = list(opt)
-        for s, v in zip(slots, own):
-            new_opt[s] = v
-        return list(tr), new_opt
     index = pack["optimizer"]
     new_tr, new_opt = None, list(opt)
     for k, (optimizer, slots) in enumerate(zip(fm.optimizers, fm.opt_maps)):
@@ -452,6 +503,8 @@ def _swap_layers(base: keras.Model, packed: tuple | None = None, outputs: tuple 
             n_dense += 1
         elif outputs and type(layer) is keras.layers.Dense and layer.name == "output":
             layer = SelectDense(outputs, **layer.get_config())
+        elif type(layer) is keras.layers.Dense and not layer.lora_enabled:
+            layer = FleetDense.from_config(layer.get_config())
         x = layer(x)
     return keras.Model(inputs, x, name=base.name)
 

@@ -48,6 +48,7 @@ PACKABLE = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "sof
 # Output activations and losses a program may select per member (finite values and
 # gradients for any prediction, so an unselected candidate cannot poison the gradient).
 OUTPUTS = PACKABLE + ("softmax",)
+PIECEWISE_LINEAR = ("linear", "relu", "leaky_relu", "relu6", "hard_sigmoid", "binary_step")
 LOSSES = ("binary_crossentropy", "categorical_crossentropy", "mse", "mae", "huber")
 
 # Seconds, measured with `fleet.last_timings()` on the 2-core machine of
@@ -99,6 +100,7 @@ class Unit:
     selected: list = field(default_factory=list)
     select: tuple = ()
     networks: int = 1  # distinct networks (with their optimizer, output activation and loss)
+    estimate: tuple = (0.0, 0.0)  # (compile, run) seconds `_costs` expects
 
 
 def network_of(model_spec: ModelSpec, hparams: dict) -> tuple[ModelSpec, dict]:
@@ -152,8 +154,23 @@ def plan(model_spec: ModelSpec, hparams: list, *, epochs: int, rows: int, n_in: 
         for n in members:
             buckets.setdefault(repr(n["spec"]), []).append([n])
         groups += _merge([g for bucket in buckets.values() for g in _merge(bucket, shape)], shape)
-    units = [dataclasses.replace(_unit(group), networks=len(group)) for group in groups]
+    units = []
+    for group in groups:
+        summary = None
+        for net in group:
+            one = _summary(net, 0 if len({repr(n["spec"]) for n in group}) == 1 else -1)
+            summary = one if summary is None else _combine(summary, one)
+        units.append(dataclasses.replace(_unit(group), networks=len(group), estimate=_costs(summary, shape)))
     return sorted(units, key=lambda u: u.index[0])
+
+
+def transcendental(unit: Unit) -> bool:
+    """Whether a program's hidden layers compute exponentials or the like (not piecewise
+    linear): the fleet then compiles its chunk with XLA's newer fusion emitters, whose
+    vectorised `exp`/`expm1`/`tanh` ran a 2-D grid step with elu or sigmoid layers 1.5–2×
+    as fast as the classic emitters' (which compile small relu programs ~2× as fast)."""
+    acts = unit.packed or tuple(_activation(d.activation) for d, _ in (dense_chain(unit.spec) or ()))
+    return any(a not in PIECEWISE_LINEAR for a in acts)
 
 
 def _activation(name):
@@ -232,6 +249,11 @@ def _combine(a: dict, b: dict) -> dict:
 
 def _cost(s: dict, shape: dict) -> float:
     """Estimated seconds of one program for a group (its `_summary`; a pack when its networks differ)."""
+    return sum(_costs(s, shape))
+
+
+def _costs(s: dict, shape: dict) -> tuple:
+    """(compile, run) seconds `_cost` adds up."""
     widths = s["widths"] if s["spec"] >= 0 else [s["width"]] * s["depth"]
     dims = [shape["n_in"]] + widths + [shape["n_out"]]
     flops = 6.0 * sum(a * b for a, b in zip(dims, dims[1:])) + ACTIVATION_FLOPS * len(s["acts"]) * sum(widths)
@@ -244,7 +266,7 @@ def _cost(s: dict, shape: dict) -> float:
     compile_s = COMPILE_S + COMPILE_LAYER_S * len(widths) + COMPILE_ACTIVATION_S * (len(s["acts"]) - 1) \
         + COMPILE_OPTIMIZER_S * (optimizers - 1) \
         + COMPILE_SELECT_S * (len(s["output_activation"]) + len(s["loss"]) - 2)
-    return compile_s + run
+    return compile_s, run
 
 
 def _merge(groups: list, shape: dict) -> list:

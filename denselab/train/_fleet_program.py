@@ -6,7 +6,7 @@ calls it from Python between chunks to report progress). Epochs past `epochs`, o
 when every member has stopped, are skipped with `lax.cond`. A step computes every
 member's gradient (vmapped), then every member's optimizer update: where the program
 selects optimizers (`flags["optimizer_groups"]`), each contiguous group of one
-optimizer runs only its own update, written back in place (`Program.update`).
+optimizer runs only its own update, on its members' weights as flat rows (`Program.epoch`).
 
 Random draws belong to *streams*, a (seed, rows, layout) that members share (every arm
 of a split has the split's member seed): each epoch a stream's shuffle and dropout
@@ -32,9 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from denselab.train._fleet_model import (FleetModel, apply_flat, apply_optimizer, flat_state, init_function,
-                                        kernel_mask, loss_function, member_context, shared_state, uniform,
-                                        uniform_at)
+from denselab.train._fleet_model import (FleetModel, apply_optimizer, flat_state, init_function, kernel_mask,
+                                        loss_function, member_context, shared_state, uniform, uniform_at)
 
 HISTORY = 5  # loss, metric, val_loss, val_metric, ran (1.0 where the member trained that epoch)
 
@@ -129,45 +128,67 @@ class Program:
     def epoch(self, state, data, epoch, orders, dropouts):
         """Every member's epoch (state and data member-first): a scan over minibatch steps whose
         step computes each member's gradient (`member_grad`, vmapped) and then each member's
-        optimizer update (`update`), then each member's validation and early stopping
-        (`member_end`, vmapped). Where the program selects optimizers, the weights and optimizer
-        states are carried split into the optimizer groups (`flags["optimizer_groups"]`):
-        each group updates its own arrays, and only the weights are joined, once a step, for
-        the gradients (writing each group's update back into whole arrays copied them all);
-        a group's optimizer state is its optimizer's flat twin's (`_fleet_model._flat_twins`)."""
+        optimizer update, then each member's validation and early stopping (`member_end`,
+        vmapped). Where the program groups members by optimizer (`flags["optimizer_groups"]`),
+        the step carries every member's weights as one flat row (M, P) and each group's
+        optimizer state as its optimizer's flat twin's (`_fleet_model._flat_twins`): a group's
+        update is a few operations on its rows, not a few per weight and group (which had
+        made such a chunk compile 4× as long as one optimizer's, and writing each group's
+        update back into whole per-weight arrays had copied them all)."""
         b = self.batch
         steps = -(-data["x_train"].shape[1] // b)
         pack = state.get("pack")
         per = {k: data[k] for k in ("x_train", "y_train", "n_train", "stream", "rates", "l1", "l2")}
         per.update(order=orders[data["stream"]], stopped=state["stopped"], pack=pack)
         grads_of = jax.vmap(self.member_grad, in_axes=(0, 0, 0, None, None))
-        groups = self.flags.get("optimizer_groups") or ()
-        ranges = [(a, b_) for _, a, b_ in groups] or [(0, None)]
-        flat = bool(groups) and self.fm.flat is not None
+        groups = self.flags.get("optimizer_groups") if self.fm.flat is not None else None
+        zero = jnp.zeros(state["stopped"].shape, jnp.float32)
+        if not groups:
+            def step(carry, s):
+                tr, ntr, opt, loss_sum, metric_sum = carry
+                grads, ntr, active, loss, correct = grads_of(tr, ntr, per, s, dropouts)
+                tr, opt = jax.vmap(self.update)(opt, grads, tr, pack, active)
+                return (tr, ntr, opt, loss_sum + loss, metric_sum + correct), None
 
-        def split(tree):
-            return [jax.tree_util.tree_map(lambda v, _a=a, _b=b_: v[_a:_b], tree) for a, b_ in ranges]
+            carry = (state["trainable"], state["non_trainable"], state["optimizer"], zero, zero)
+            (tr, ntr, opt, loss_sum, metric_sum), _ = jax.lax.scan(step, carry, jnp.arange(steps))
+            return jax.vmap(self.member_end, in_axes=(0, 0, None, 0, 0, 0, 0, 0))(
+                state, data, epoch, tr, ntr, opt, loss_sum, metric_sum)
 
-        def join(parts):
-            return parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *p: jnp.concatenate(p), *parts)
+        shapes = [tuple(v.shape[1:]) for v in state["trainable"]]
+        sizes = [int(np.prod(sh)) for sh in shapes]
+        offsets = np.cumsum([0] + sizes)
+        m = zero.shape[0]
+
+        def rows(weights):  # per-weight arrays (M, …) → (M, P)
+            return jnp.concatenate([w.reshape(m, -1) for w in weights], axis=1)
+
+        def weights(flat):  # (M, P) → per-weight arrays
+            return [flat[:, a:a + n].reshape((m,) + sh) for a, n, sh in zip(offsets, sizes, shapes)]
+
+        def own(opt, k, a, b_):
+            return jax.vmap(lambda o: flat_state(self.fm, k, o))([o[a:b_] for o in opt])
 
         def step(carry, s):
-            trs, ntr, opts, loss_sum, metric_sum = carry
-            grads, ntr, active, loss, correct = grads_of(join(trs), ntr, per, s, dropouts)
-            trs, opts = self.update(opts, split(grads), trs, split(pack), split(active))
-            return (trs, ntr, opts, loss_sum + loss, metric_sum + correct), None
+            flat, ntr, opts, loss_sum, metric_sum = carry
+            grads, ntr, active, loss, correct = grads_of(weights(flat), ntr, per, s, dropouts)
+            grads = rows(grads)
+            parts, new_opts = [], []
+            for (k, a, b_), opt in zip(groups, opts):
+                p, o = jax.vmap(lambda *args, _k=k: self.update_flat(_k, *args))(
+                    opt, grads[a:b_], flat[a:b_], active[a:b_])
+                parts.append(p)
+                new_opts.append(o)
+            return (jnp.concatenate(parts), ntr, new_opts, loss_sum + loss, metric_sum + correct), None
 
-        zero = jnp.zeros(state["stopped"].shape, jnp.float32)
-        opts = split(state["optimizer"])
-        if flat:
-            opts = [jax.vmap(lambda o, _k=k: flat_state(self.fm, _k, o))(o) for (k, _, _), o in zip(groups, opts)]
-        carry = (split(state["trainable"]), state["non_trainable"], opts, zero, zero)
-        (trs, ntr, opts, loss_sum, metric_sum), _ = jax.lax.scan(step, carry, jnp.arange(steps))
-        if flat:
-            opts = [jax.vmap(lambda f, o, _k=k: shared_state(self.fm, _k, f, o))(f, o)
-                    for (k, _, _), f, o in zip(groups, opts, split(state["optimizer"]))]
+        opts = [own(state["optimizer"], k, a, b_) for k, a, b_ in groups]
+        carry = (rows(state["trainable"]), state["non_trainable"], opts, zero, zero)
+        (flat, ntr, opts, loss_sum, metric_sum), _ = jax.lax.scan(step, carry, jnp.arange(steps))
+        back = [jax.vmap(lambda f, o, _k=k: shared_state(self.fm, _k, f, o))(f, [o[a:b_] for o in state["optimizer"]])
+                for (k, a, b_), f in zip(groups, opts)]
+        opt = [jnp.concatenate(parts) for parts in zip(*back)]
         return jax.vmap(self.member_end, in_axes=(0, 0, None, 0, 0, 0, 0, 0))(
-            state, data, epoch, join(trs), ntr, join(opts), loss_sum, metric_sum)
+            state, data, epoch, weights(flat), ntr, opt, loss_sum, metric_sum)
 
     def member_grad(self, tr, ntr, per, s, dropouts):
         """One member's minibatch step s: (gradient, non-trainable variables, whether it stepped,
@@ -185,23 +206,17 @@ class Program:
         return (grads, _where(active, ntr2, ntr), active, jnp.where(active, loss * n_rows, 0.0),
                 jnp.where(active, correct, 0.0))
 
-    def update(self, opts, grads, trs, packs, actives):
-        """Every member's optimizer step, per optimizer group (lists: one entry per group;
-        members that did not step keep still). With `flags["optimizer_groups"]`
-        ((candidate, start, stop), …: contiguous members) each group runs only its own
-        optimizer's update; otherwise (one group) each member selects its own among all
-        candidates' (`apply_optimizer`)."""
-        def one(opt, grads, tr, pack, active, k=None):
-            if k is not None and self.fm.flat is not None:  # the group's state is the flat twin's
-                tr2, opt2 = apply_flat(self.fm, k, opt, grads, tr)
-            else:
-                tr2, opt2 = apply_optimizer(self.fm, opt, grads, tr, pack, k)
-            return _where(active, (tr2, opt2), (tr, opt))
+    def update(self, opt, grads, tr, pack, active):
+        """One member's optimizer step (a member that did not step keeps still): its optimizer's,
+        or its own among all candidates' where the program selects optimizers but cannot group
+        members by optimizer (`apply_optimizer`)."""
+        tr2, opt2 = apply_optimizer(self.fm, opt, grads, tr, pack)
+        return _where(active, (tr2, opt2), (tr, opt))
 
-        ks = [k for k, _, _ in self.flags.get("optimizer_groups") or ()] or [None]
-        out = [jax.vmap(lambda *args, _k=k: one(*args, k=_k))(*group)
-               for k, group in zip(ks, zip(opts, grads, trs, packs, actives))]
-        return [tr for tr, _ in out], [opt for _, opt in out]
+    def update_flat(self, k, opt, grads, flat, active):
+        """One member's step with candidate k's flat twin (weights and gradient as one row)."""
+        (new,), opt2 = self.fm.flat[k][0].stateless_apply(opt, [grads], [flat])
+        return _where(active, (new, opt2), (flat, opt))
 
     def member_end(self, state, data, epoch, tr, ntr, opt, loss_sum, metric_sum):
         """One member after the epoch's steps: its curves (Keras's train loss and metric, the

@@ -300,14 +300,18 @@ def split_hparams(exp):
     if "units" in candidates and "depth" not in candidates and model.units is None:
         candidates["depth"] = len(blocks)  # explicit layers: the depth is member data too
     candidates.update(_selectable(model, train))
-    kept = {}
-    for name in HPARAMS:
-        if name not in candidates:
-            continue
-        trial = {**kept, name: candidates[name]}
-        blank = _blank(model, train, trial)
-        if _same_network(apply_hparams(*blank, trial), (model, train)):
-            kept = trial
+    every = {name: candidates[name] for name in HPARAMS if name in candidates}
+    if _same_network(apply_hparams(*_blank(model, train, every), every), (model, train)):
+        kept = every  # the usual case, checked once (a grid of 2 000 arms splits in seconds)
+    else:
+        kept = {}
+        for name in HPARAMS:
+            if name not in candidates:
+                continue
+            trial = {**kept, name: candidates[name]}
+            blank = _blank(model, train, trial)
+            if _same_network(apply_hparams(*blank, trial), (model, train)):
+                kept = trial
     blank_model, blank_train = _blank(model, train, kept)
     return exp.replace(model=blank_model, train=blank_train), kept
 

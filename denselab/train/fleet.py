@@ -229,6 +229,8 @@ def _prepare_unit(unit, train_spec, head, members, input_shape, chunk_epochs, ti
     groups = _groups(members, entry, train_spec.batch_size, shapes, patience)
     if "optimizer" in pack and len(groups) == 1:  # contiguous runs of one optimizer: update them as groups
         flags["optimizer_groups"] = _runs(pack["optimizer"])
+    if unit.estimate[1] >= 2 * unit.estimate[0] and _fleet_pack.transcendental(unit):
+        flags["emitters"] = True  # see `_compile`
     program = entry.program(train_spec.batch_size, epochs, chunk, patience, flags)
     shapes["streams"] = max(len(_stream_keys([members[i if i is not None else g[0]] for i in g], pack,
                                              [i if i is not None else g[0] for i in g])[1]) for g in groups)
@@ -370,7 +372,7 @@ class _Entry:
         timings["trace_s"] += time.perf_counter() - t
         def compile_one(name, low):
             t = time.perf_counter()
-            done = _compile(low, once=name != "chunk")
+            done = _compile(low, once=name != "chunk", emitters=name == "chunk" and program.flags.get("emitters", False))
             timings[f"compile_{name}_s"] = timings.get(f"compile_{name}_s", 0.0) + time.perf_counter() - t
             timings["compile_s"] += time.perf_counter() - t
             return done
@@ -402,7 +404,7 @@ class _Entry:
         return done
 
 
-def _compile(lowered, once: bool = False):
+def _compile(lowered, once: bool = False, emitters: bool = False):
     """XLA:CPU's classic fusion emitters compile these small programs ~40 % faster, and
     run them as fast; other backends, or a jaxlib without the option, get the defaults.
 
@@ -411,10 +413,15 @@ def _compile(lowered, once: bool = False):
     and its run (microseconds) does not matter. The training chunk is compiled at level 1:
     measured on 2 cores (rock 10-fold and f1 × 32 of `benchmarks/cv_speed.py`), 23 % less
     compile CPU than the default (2), the same run time and bit-identical histories; at
-    level 0 it compiled 4× faster but ran 2–4× slower, and rounded differently."""
+    level 0 it compiled 4× faster but ran 2–4× slower, and rounded differently.
+
+    emitters: a long run (`flags["emitters"]`) of hidden layers that compute exponentials
+    keeps XLA's newer fusion emitters (see `_fleet_pack.transcendental`)."""
     global _COMPILER_OPTIONS
     if _COMPILER_OPTIONS and jax.default_backend() == "cpu":
         options = {**_COMPILER_OPTIONS, "xla_backend_optimization_level": 0 if once else 1}
+        if emitters:
+            options.pop("xla_cpu_use_fusion_emitters", None)
         try:
             return lowered.compile(compiler_options=options)
         except Exception:  # an XLA without this option

@@ -14,8 +14,9 @@ every study and analysis, the playground, the estimators):
 
 Every arm gets the same splits and member seeds, so arms' scores are paired. `run`
 groups the arms' members by structure (`engine.split_hparams`: members that differ
-only in numeric hyperparameters share one compiled program), trains each group with
-one engine call and hands back one `ArmResult` per arm. The seeds come from the root
+only in member hyperparameters share one engine call, which the fleet trains in as few
+programs as pay), trains each group with one engine call and hands back one
+`ArmResult` per arm (with its own head: output activation and loss). The seeds come from the root
 seed and the member's (repeat, fold, seed) alone, never from its arm or group, so an
 arm's scores do not depend on which other arms share its program.
 
