@@ -19,9 +19,12 @@ Keras path: `--fit-per-depth` single `model.fit` trainings per depth (the refere
 compile included), extrapolated × 1 200 per depth.
 `--quick`: depths 5 and 15, one activation each, 10 epochs (a few minutes).
 
-Until December 2026 the full grid had its own hand-written JAX program (`train/grid2d.py`);
-the last side-by-side run, per depth one activation, at load 1.1–2.6: fleet 38.9 / 86.5 /
-139.8 s against 39.0 / 97.9 / 141.6 s for depths 5 / 10 / 15, so it retired.
+Until December 2026 the full grid had its own hand-written JAX program (`train/grid2d.py`,
+commit 789c2d5); the last side-by-side runs, 300 members per program, cache warm for the
+fleet (the hand-written program compiled in its time): one activation alone per depth, at
+load 1.1–2.6, fleet 38.9 / 86.5 / 139.8 s against 39.0 / 97.9 / 141.6 s for depths 5 / 10 /
+15; depth 25, sigmoid and elu two at a time, at load 0.8–1.9, fleet 268.8 s against 249.3 s
+(mean accuracy 0.739 against 0.734). It retired: one engine, one set of exactness tests.
 
 Prints `grid_minutes: N`, `fit_grid_minutes: N`, `grid_speedup: N` (fit / fleet), the
 fraction timed and the load average with every timing (timings on a shared machine are only

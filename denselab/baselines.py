@@ -147,20 +147,30 @@ def fit_predict(estimator, dataset, train_idx, x_eval) -> tuple:
     rows) or predicted values. A fit that fails (e.g. one class only in these rows)
     gives nan outputs and a note, not a crash of the whole run.
     """
+    with _one_thread():
+        return _fit_predict(estimator, dataset, train_idx, x_eval)
+
+
+def _one_thread():
+    # HistGradientBoosting's OpenMP pool (and BLAS) would otherwise take every core, and on a busy
+    # 2-core machine its spinning threads made one fit of 940 rows take 53 s instead of 1.8 s.
+    # Callers hold it around whole loops: entering it costs ~3 ms (it scans the loaded libraries).
+    return threadpool_limits(limits=1)
+
+
+def _fit_predict(estimator, dataset, train_idx, x_eval) -> tuple:
+    """`fit_predict` for a caller that holds `_one_thread()`."""
     model = make_pipeline(dataset.preprocessor(), clone(estimator))
     y_fit = dataset.y_train[train_idx]
     k = dataset.n_targets
     try:
-        # one thread: HistGradientBoosting's OpenMP pool (and BLAS) would otherwise take every core, and on
-        # a busy 2-core machine its spinning threads made one fit of 940 rows take 53 s instead of 1.8 s
-        with warnings.catch_warnings(), threadpool_limits(limits=1):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=ConvergenceWarning)  # the fold's score says it
             model.fit(dataset.x_train[train_idx], y_fit)
     except ValueError as exc:
         shape = (len(x_eval), k) if dataset.task == "classification" else (len(x_eval),)
         return np.full(shape, np.nan), f"{type(estimator).__name__} could not be fitted: {exc}".split("\n")[0]
-    with threadpool_limits(limits=1):
-        return _outputs(model, x_eval, dataset.task, k, type(estimator).__name__)
+    return _outputs(model, x_eval, dataset.task, k, type(estimator).__name__)
 
 
 def _outputs(model, x_eval, task: str, k: int, name: str) -> tuple:
@@ -188,18 +198,22 @@ def score_on_folds(estimators: dict, dataset, folds, task: str) -> dict:
     "notes": [...]}}`, folds in the order given.
     """
     out = {}
-    for name, estimator in estimators.items():
-        predictions, scores, notes = [], {m: [] for m in metrics.names(task)}, []
-        for train_idx, eval_idx in folds:
-            pred, note = fit_predict(estimator, dataset, train_idx, dataset.x_train[eval_idx])
-            if note and note not in notes:
-                notes.append(note)
-            predictions.append(pred)
-            for metric, value in metrics.score_all(task, dataset.y_train[eval_idx], pred,
-                                                   dataset.n_targets).items():
-                scores[metric].append(value)
-        out[name] = {"predictions": predictions, "scores": scores, "notes": notes}
+    with _one_thread():
+        for name, estimator in estimators.items():
+            out[name] = _on_folds(estimator, dataset, folds, task)
     return out
+
+
+def _on_folds(estimator, dataset, folds, task: str) -> dict:
+    predictions, scores, notes = [], {m: [] for m in metrics.names(task)}, []
+    for train_idx, eval_idx in folds:
+        pred, note = _fit_predict(estimator, dataset, train_idx, dataset.x_train[eval_idx])
+        if note and note not in notes:
+            notes.append(note)
+        predictions.append(pred)
+        for metric, value in metrics.score_all(task, dataset.y_train[eval_idx], pred, dataset.n_targets).items():
+            scores[metric].append(value)
+    return {"predictions": predictions, "scores": scores, "notes": notes}
 
 
 def score_on_test(estimators: dict, dataset, task: str) -> dict:
@@ -209,11 +223,12 @@ def score_on_test(estimators: dict, dataset, task: str) -> dict:
     """
     every = np.arange(len(dataset.y_train))
     out = {}
-    for name, estimator in estimators.items():
-        pred, note = fit_predict(estimator, dataset, every, dataset.x_test)
-        out[name] = {"predictions": pred,
-                     "scores": metrics.score_all(task, dataset.y_test, pred, dataset.n_targets),
-                     "notes": [note] if note else []}
+    with _one_thread():
+        for name, estimator in estimators.items():
+            pred, note = _fit_predict(estimator, dataset, every, dataset.x_test)
+            out[name] = {"predictions": pred,
+                         "scores": metrics.score_all(task, dataset.y_test, pred, dataset.n_targets),
+                         "notes": [note] if note else []}
     return out
 
 

@@ -180,6 +180,9 @@ def _run(args) -> int:
     import denselab.workflow as api  # JAX, Keras, scikit-learn, pandas, matplotlib: the `import` of --timings
 
     imported = time.perf_counter()
+    # The libraries' millions of import-time objects live as long as the process: kept out of the
+    # collector's full passes, which otherwise walk them again during scoring and the report.
+    gc.freeze()
     with _progress(args.quiet) as progress:
         result = _interruptible(lambda: api.run(args.spec, out=args.out, overrides=args.set, engine=args.engine,
                                                 progress=progress))

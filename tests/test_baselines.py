@@ -85,6 +85,27 @@ def test_scores_equal_sklearn_cross_validate_on_the_same_folds():
     assert scores["log_loss"] == pytest.approx((-ref["test_neg_log_loss"]).tolist())
 
 
+
+def test_fits_run_on_one_thread_with_one_limit_per_call(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    threads = []
+
+    class Threads(Recorder):
+        def fit(self, X, y):
+            threads.append({lib["num_threads"] for lib in threadpool_info()})
+            return super().fit(X, y)
+
+    entered = []
+    real = baselines.threadpool_limits
+    monkeypatch.setattr(baselines, "threadpool_limits", lambda **kw: entered.append(kw) or real(**kw))
+    ds = from_frame(_table(), "y", DataSpec(source="t"), seed=0)
+    folds = fold_indices(ds.y_train, 3, True, ds.task, seed=0)
+    baselines.score_on_folds({"a": Threads(), "b": Threads()}, ds, folds, "classification")
+    baselines.score_on_test({"a": Threads()}, ds, "classification")
+    assert entered == [{"limits": 1}] * 2  # once per call, not per fit (~3 ms each)
+    assert len(threads) == 7 and all(t <= {1} for t in threads)
+
 def test_regression_defaults_on_a_linear_truth():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(150, 3))

@@ -125,6 +125,77 @@ def test_vectorized_regression_bootstrap_equals_one_call_per_resample():
         assert metrics.test_interval(name, y, pred, seed=11) == pytest.approx((ref.low, min(ref.high, 1.0)))
 
 
+
+def test_vectorized_bootstrap_hand_computed():
+    # codes [0, 0, 1] for truth [0, 1, 1]; each row of `index` is one resample
+    y = np.array([0, 1, 1])
+    p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    index = np.array([[0, 1, 2], [1, 1, 1], [0, 0, 2], [2, 2, 2]])
+    # [0, 1, 2]: recalls 1/1 and 1/2; F1 2·1/(1+2) for both classes.
+    # [1, 1, 1]: only class 1 is true (recall 0); class 0 is predicted, so F1 averages 0 and 0.
+    # [0, 0, 2]: all right. [2, 2, 2]: one class, all right.
+    assert metrics._resampled("balanced_accuracy", y, p, 2)(index) == pytest.approx([0.75, 0.0, 1.0, 1.0])
+    assert metrics._resampled("f1_macro", y, p, 2)(index) == pytest.approx([2 / 3, 0.0, 1.0, 1.0])
+    assert metrics._resampled("accuracy", y, p, 2)(index) == pytest.approx([2 / 3, 0.0, 1.0, 1.0])
+    loss = -np.log([0.9, 0.4, 0.8])
+    assert metrics._resampled("log_loss", y, p, 2)(index) == pytest.approx(
+        [loss.mean(), loss[1], (2 * loss[0] + loss[2]) / 3, loss[2]])
+
+
+@pytest.mark.parametrize("case", ["three_classes", "missing_classes", "one_hot", "sigmoid", "five_classes"])
+def test_vectorized_resamples_equal_one_sklearn_call_each(case):
+    rng = np.random.default_rng(sum(map(ord, case)))  # fixed per case
+    n, k = 25, {"three_classes": 3, "missing_classes": 4, "one_hot": 3, "sigmoid": 2, "five_classes": 5}[case]
+    y = rng.integers(0, 2 if case == "missing_classes" else k, n)
+    p = _proba(rng, n, k)
+    if case == "one_hot":  # probabilities 0 and 1: log loss's clipping decides
+        p = np.eye(k)[rng.integers(0, k, n)]
+    if case == "sigmoid":  # one output column, p(class 1)
+        p = p[:, 1:]
+    index = rng.integers(0, n, (40, n))
+    for name in metrics.names("classification"):
+        want = [metrics.score(name, y[i], p[i], k) for i in index]
+        assert metrics._resampled(name, y, p, k)(index) == pytest.approx(want, rel=1e-12, abs=1e-12), name
+
+
+def test_vectorized_regression_resamples_equal_one_sklearn_call_each():
+    rng = np.random.default_rng(8)
+    for y in (rng.normal(size=30), rng.normal(size=(30, 1)), rng.normal(size=(30, 3))):
+        pred = y + rng.normal(scale=0.5, size=y.shape)
+        index = rng.integers(0, 30, (40, 30))
+        for name in ("rmse", "mae", "r2", "mse"):
+            want = [metrics.score(name, y[i], pred[i]) for i in index]
+            assert metrics._resampled(name, y, pred)(index) == pytest.approx(want, rel=1e-12), (name, y.shape)
+
+
+def test_vectorized_bootstrap_in_chunks_equals_all_at_once(monkeypatch):
+    rng = np.random.default_rng(9)
+    y, p = rng.integers(0, 3, 50), _proba(rng, 50, 3)
+    whole = metrics.test_interval("f1_macro", y, p, seed=2)
+    monkeypatch.setattr(metrics, "_RESAMPLE_ELEMENTS", 7 * 50)  # 7 resamples a step, the last one shorter
+    assert metrics.test_interval("f1_macro", y, p, seed=2) == pytest.approx(whole, rel=1e-12)
+
+
+def test_classification_bootstrap_equals_the_one_call_per_resample_definition():
+    """The same draws, statistic and percentile rule as `scipy.stats.bootstrap` scoring each resample with
+    scikit-learn (how the intervals were computed before they were vectorized)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(6)
+    y, p = rng.integers(0, 3, 45), _proba(rng, 45, 3)
+    for name in ("balanced_accuracy", "f1_macro", "log_loss"):
+        ref = stats.bootstrap((np.arange(45),), lambda i: metrics.score(name, y[i], p[i], 3), vectorized=False,
+                              n_resamples=metrics.BOOTSTRAP_RESAMPLES_PER_CALL, method="percentile",
+                              rng=np.random.default_rng(13)).confidence_interval
+        assert metrics.test_interval(name, y, p, seed=13, n_classes=3) == pytest.approx((ref.low, ref.high))
+    # several regression targets: 300 resamples, sklearn's average over the targets
+    y2 = rng.normal(size=(30, 2))
+    pred2 = y2 + rng.normal(scale=0.4, size=y2.shape)
+    ref = stats.bootstrap((np.arange(30),), lambda i: metrics.score("mae", y2[i], pred2[i]), vectorized=False,
+                          n_resamples=metrics.BOOTSTRAP_RESAMPLES_PER_CALL, method="percentile",
+                          rng=np.random.default_rng(3)).confidence_interval
+    assert metrics.test_interval("mae", y2, pred2, seed=3) == pytest.approx((ref.low, ref.high))
+
 def test_docstring_examples():
     assert doctest.testmod(metrics).failed == 0
 

@@ -55,6 +55,16 @@ def test_holm_hand_computed():
     assert stats.holm([0.5, 0.9]) == [1.0, 1.0]  # 0.5·2 = 1.0 (capped at 1), and never below an earlier step
 
 
+
+def test_holm_equals_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(1)
+    cases = [rng.random(m) ** 3 for m in (1, 2, 5, 12)] + [np.array([0.02, 0.02, 0.4, 0.02]), np.array([0.6, 0.7])]
+    for p in cases:
+        assert stats.holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist(), rel=1e-15)
+    assert stats.holm([]) == [] and all(math.isnan(v) for v in stats.holm([math.nan, math.nan]))
+
 def test_bayesian_ttest_against_the_papers_formula():
     # Benavoli et al. 2017 (their R reference, correlatedBayesianTtest): scale =
     # sd(d) · √(1/n + ρ/(1 − ρ)), ρ = n_test/(n_test + n_train) = 1/3 for 3 folds;
