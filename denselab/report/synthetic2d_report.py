@@ -189,7 +189,7 @@ def _initializers(results, frames, quick) -> Section:
 
 def _grid(s, frames, best, datasets) -> Section:
     where = ("every point an arm of the function's plan (same folds, same member seeds), one fleet call per "
-             "function; `benchmarks/grid_speed.py` times it")
+             "function (`benchmarks/grid_speed.py` times it)")
     if s["grid_points"] == s["full_grid_points"]:
         scope = f"per function: the full grid (`--full`), {where}"
     else:
