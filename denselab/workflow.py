@@ -112,7 +112,7 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
 
         check_out_dir(out_dir)
     started = time.perf_counter()
-    lap = _Laps()
+    lap = Laps()
     ds = load_dataset(exp.data, exp.seed, data)
     if exp.predict:
         ds.encode_rows(ordered_rows(exp.predict, ds.raw_features))  # bad new samples fail before any training
@@ -139,7 +139,7 @@ def run(experiment, out=None, *, data=None, overrides=None, engine=None, progres
     return result
 
 
-class _Laps:
+class Laps:
     """`lap(name)` records the seconds since the previous lap (or since it was made) under `name`."""
 
     def __init__(self):

@@ -49,12 +49,12 @@ from denselab.errors import DataError
 from denselab.report import synthetic2d_report as page
 from denselab.studies import findings as fnd
 from denselab.studies import s2d_findings
-from denselab.studies.s2d_grid import (  # noqa: F401  (re-exported for tests, benchmarks/grid_speed.py)
-    BASE_DROPOUT, BATCH, DROPOUTS, EPOCHS, FOLDS, FULL_GRID, LEARNING_RATES, N_DEFAULT, UNITS, _cv_members,
-    base_model, best_per_function, data_spec, experiment, grid_runs, grid_search, grid_tables, member_rows,
-    run_arms, summary, train_spec, versus_baselines)
+from denselab.studies.s2d_grid import (  # noqa: F401  (some re-exported for tests)
+    BASE_DROPOUT, BATCH, DROPOUTS, EPOCHS, FOLDS, FULL_GRID, LEARNING_RATES, N_DEFAULT, UNITS, base_model,
+    best_per_function, data_spec, experiment, grid_runs, grid_search, grid_tables, member_rows, run_arms, summary,
+    train_spec, versus_baselines)
 from denselab.train.plan import Arm
-from denselab.workflow import manifest
+from denselab.workflow import Laps, manifest
 
 FUNCTIONS = ("f1", "f2", "f3", "lcpb-2d")
 GENERATED = ("f1", "f2", "f3")  # functions whose N can be chosen (lcpb-2d is a fixed 4000-row file)
@@ -151,30 +151,26 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
     if data is not None or target is not None:
         raise DataError("synthetic2d: the study generates its own 2-D data (f1, f2, f3, lcpb-2d); "
                         "drop --data/--target, or run `denselab run` on your data")
-    started = clock = time.perf_counter()
+    started = time.perf_counter()
     s = {**(QUICK if quick else DEFAULT), **({"grid": FULL_GRID, "grid_epochs": EPOCHS} if full else {})}
-    timing = {}
-
-    def lap(name):
-        nonlocal clock
-        timing[f"{name}_s"], clock = time.perf_counter() - clock, time.perf_counter()
+    lap = Laps()
 
     datasets = [(f, _data(f, s["n"], seed)) for f in s["functions"]]
     curve_rows, hist, curve_summary = curves(datasets, s["epochs"], seed, progress)
-    lap("curves")
+    lap("curves_s")
     samples_table = samples([f for f in s["functions"] if f in GENERATED], s["samples"], s["epochs"], seed, progress)
-    lap("samples")
+    lap("samples_s")
     aug = augmentation(s["aug_n"], s["epochs"], seed, s["sigmas"], progress=progress)
-    lap("augmentation")
+    lap("augmentation_s")
     inits = initializers(datasets, s["init_epochs"], s["seeds"], seed, s["initializers"], progress)
-    lap("initializers")
+    lap("initializers_s")
     runs = grid_runs(s["grid"], datasets, s["grid_epochs"], seed, progress)
     grid_table, grid_members, best, grid_timing = grid_tables(runs, keep_weights=True)
     _with_members(grid_table, grid_members)
-    lap("grid")
+    lap("grid_s")
     zeros_table = grid_search(s["grid"], datasets, s["grid_epochs"], seed, progress, initializer="zeros")[0]
     zeros_table["majority_rate"] = zeros_table["function"].map({f: _majority(ds) for f, ds in datasets})
-    lap("grid_zeros")
+    lap("grid_zeros_s")
     grid_best, zeros_best = best_per_function(grid_table), best_per_function(zeros_table)
     found = s2d_findings.findings(samples_table, aug, inits, grid_table, zeros_best)
     frames = {"findings": fnd.frame(found), "findings_numbers": fnd.numbers(found),
@@ -200,7 +196,7 @@ def run(out, *, data=None, target=None, quick: bool = False, full: bool = False,
         "findings_counts": fnd.counts(frames["findings"]),
     }
     sections = page.sections(results, frames, hist, best, datasets, quick)
-    timing["wall_s"] = time.perf_counter() - started
+    timing = {**lap.seconds, "wall_s": time.perf_counter() - started}
     results["timing"] = timing
     results["tables"] = {name: f.to_dict(orient="records") for name, f in frames.items()}
     page.write(Path(out), sections, results, frames)

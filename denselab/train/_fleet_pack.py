@@ -11,7 +11,7 @@ Members may also carry `optimizer`, `output_activation` and `loss`
 (`engine.SELECTED`): they change a program's code, not its shapes, so one program can
 hold several and *select* each member's: the candidates' optimizer states share slots
 (`_fleet_model._slot_map`) and the members of one optimizer are contiguous, so each
-group runs its own Keras update (`_fleet_program.Program.update`); the output layer
+group runs its own Keras update on flat rows (`_fleet_program.Program.epoch`); the output layer
 computes each candidate activation and each member keeps its own, and so for the loss
 (`_fleet_model.SelectDense`, `loss_function`). Selecting costs a little
 per-operation overhead and saves compiles.
@@ -154,13 +154,8 @@ def plan(model_spec: ModelSpec, hparams: list, *, epochs: int, rows: int, n_in: 
         for n in members:
             buckets.setdefault(repr(n["spec"]), []).append([n])
         groups += _merge([g for bucket in buckets.values() for g in _merge(bucket, shape)], shape)
-    units = []
-    for group in groups:
-        summary = None
-        for net in group:
-            one = _summary(net, 0 if len({repr(n["spec"]) for n in group}) == 1 else -1)
-            summary = one if summary is None else _combine(summary, one)
-        units.append(dataclasses.replace(_unit(group), networks=len(group), estimate=_costs(summary, shape)))
+    units = [dataclasses.replace(_unit(group), networks=len(group), estimate=_costs(_group_summary(group, {}), shape))
+             for group in groups]
     return sorted(units, key=lambda u: u.index[0])
 
 
@@ -239,6 +234,16 @@ def _summary(net: dict, spec_id: int) -> dict:
             **{name: {repr(net["selected"].get(name, "<base>"))} for name in SELECTED}}
 
 
+def _group_summary(group: list, ids: dict) -> dict:
+    """The `_summary` of a group of networks; `ids`: an id per distinct network spec (filled here),
+    shared by the groups whose summaries will be combined."""
+    summary = None
+    for net in group:
+        one = _summary(net, ids.setdefault(repr(net["spec"]), len(ids)))
+        summary = one if summary is None else _combine(summary, one)
+    return summary
+
+
 def _combine(a: dict, b: dict) -> dict:
     return {"members": a["members"] + b["members"], "spec": a["spec"] if a["spec"] == b["spec"] else -1,
             "widths": a["widths"],
@@ -275,13 +280,7 @@ def _merge(groups: list, shape: dict) -> list:
     Pairwise savings are kept in a matrix and only the merged group's row is recomputed, so
     a call of a few hundred networks plans in well under a second."""
     ids: dict = {}
-    summaries = []
-    for g in groups:
-        summary = None
-        for net in g:
-            one = _summary(net, ids.setdefault(repr(net["spec"]), len(ids)))
-            summary = one if summary is None else _combine(summary, one)
-        summaries.append(summary)
+    summaries = [_group_summary(g, ids) for g in groups]
     costs = [_cost(s, shape) for s in summaries]
     n = len(groups)
     saved = np.full((n, n), -np.inf)
@@ -312,7 +311,7 @@ def _merge(groups: list, shape: dict) -> list:
 def _unit(group: list) -> Unit:
     """The Unit of a group: one network (its members may differ in SELECTED values), or a
     pack at its largest depth and width. Members of one optimizer are contiguous, so the
-    program can update them as one group (`_fleet_program.Program.update`)."""
+    program can update them as one group (`_fleet_program.Program.epoch`)."""
     group = sorted(group, key=lambda n: repr(n["selected"].get("optimizer", "<base>")))
     index, hparams, selected, widths, act = [], [], [], [], []
     for n in group:

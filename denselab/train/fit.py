@@ -33,15 +33,14 @@ def train_members(model_spec, train_spec, head: Head, members: list[Member], pro
     results = []
     started = time.perf_counter()
     total = len(members) * train_spec.epochs
-    call_head = head
     for i, member in enumerate(members):
         spec_m, train_m = apply_hparams(model_spec, train_spec, member.hparams)
-        head = member_head(call_head, spec_m, train_m, member.hparams)  # its own output activation and loss
+        own = member_head(head, spec_m, train_m, member.hparams)  # its own output activation and loss
         keras.utils.set_random_seed(member.seed)
-        model = compile_model(build_model(spec_m, head, member.x_train.shape[1:]), train_m, head)
+        model = compile_model(build_model(spec_m, own, member.x_train.shape[1:]), train_m, own)
         if i == 0:  # before the first fit: what all members will keep must fit in memory
             limits.check(train_spec.epochs, len(members), model.count_params(),
-                         max(len(m.x_eval) for m in members), head.n_outputs)
+                         max(len(m.x_eval) for m in members), own.n_outputs)
         has_val = member.x_val is not None
         x_val, y_val = (member.x_val, member.y_val) if has_val else (member.x_eval, member.y_eval)
         validation = (x_val, y_val) if len(x_val) else None  # no rows to watch: no val_ curves
@@ -56,8 +55,8 @@ def train_members(model_spec, train_spec, head: Head, members: list[Member], pro
         watched = history.get("val_loss", history["loss"])
         best = int(np.argmin(watched)) if (train_spec.patience and has_val) else len(watched) - 1
         predictions = model.predict(member.x_eval, verbose=0, batch_size=1024) if len(member.x_eval) else \
-            np.zeros((0, head.n_outputs), np.float32)
-        scores = score(head, member.y_eval, predictions)
+            np.zeros((0, own.n_outputs), np.float32)
+        scores = score(own, member.y_eval, predictions)
         results.append(MemberResult(history=history, scores=scores, predictions=predictions,
                                     weights=model.get_weights(), best_epoch=best,
                                     epochs_run=len(watched)))
